@@ -1,0 +1,186 @@
+import type { OutboxEvent } from '../event.js';
+
+/**
+ * CloudEvents 1.0: one mapping from an outbox event to the event's attributes and body, and the
+ * few rules each protocol binding adds (header prefixes, percent-encoding). Every publisher goes
+ * through here, so that an event reads the same on every destination.
+ */
+
+/** `binary`: attributes travel as protocol metadata, the body is the data. `structured`: the
+ * body is a JSON CloudEvent (`application/cloudevents+json`) holding the attributes and data. */
+export type CloudEventsMode = 'binary' | 'structured';
+
+export interface CloudEventsOptions {
+  /** The `source` attribute, a URI-reference naming the producer. Default: `/outbox-dispatcher`. */
+  source?: string;
+  /** The content mode. Default: `binary`. */
+  mode?: CloudEventsMode;
+}
+
+export const DEFAULT_SOURCE = '/outbox-dispatcher';
+export const STRUCTURED_CONTENT_TYPE = 'application/cloudevents+json; charset=utf-8';
+const JSON_CONTENT_TYPE = 'application/json';
+
+/**
+ * The context attributes of one event, in a stable order. `partitionkey` (the Partitioning
+ * extension) carries the ordering key; `traceparent` and `tracestate` (the Distributed Tracing
+ * extension) are copied from the event's headers.
+ */
+export interface CloudEventAttributes {
+  readonly specversion: '1.0';
+  readonly id: string;
+  readonly source: string;
+  readonly type: string;
+  readonly time: string;
+  readonly datacontenttype: string;
+  readonly partitionkey?: string;
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+}
+
+export interface EncodedCloudEvent {
+  readonly mode: CloudEventsMode;
+  readonly attributes: CloudEventAttributes;
+  /** The event's other headers, carried as plain protocol metadata under their own names. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Binary mode: the data. Structured mode: the JSON CloudEvent. */
+  readonly body: Buffer;
+  /** The protocol's content type: `datacontenttype`, or the structured media type. */
+  readonly contentType: string;
+}
+
+/** Header names that the mapping owns: an event header of this name is not copied as is. */
+const RESERVED_HEADERS = new Set([
+  'specversion',
+  'id',
+  'source',
+  'type',
+  'time',
+  'subject',
+  'dataschema',
+  'datacontenttype',
+  'partitionkey',
+  'content-type',
+  'content-length',
+  'host',
+  'idempotency-key',
+  'nats-msg-id',
+]);
+
+/** Validates CloudEvents options; throws a TypeError naming the option. */
+export function resolveCloudEventsOptions(options: CloudEventsOptions = {}) {
+  const source = options.source ?? DEFAULT_SOURCE;
+  if (typeof source !== 'string' || source.length === 0) {
+    throw new TypeError(
+      `cloudEvents.source must be a non-empty URI-reference, got ${JSON.stringify(source)}`,
+    );
+  }
+
+  const mode = options.mode ?? 'binary';
+  if (mode !== 'binary' && mode !== 'structured') {
+    throw new TypeError(
+      `cloudEvents.mode must be "binary" or "structured", got ${JSON.stringify(mode)}`,
+    );
+  }
+
+  return { source, mode } as const;
+}
+
+function isJsonContentType(contentType: string): boolean {
+  const media = contentType.split(';', 1)[0]!.trim().toLowerCase();
+
+  return media === JSON_CONTENT_TYPE || media.endsWith('+json') || media === 'text/json';
+}
+
+/** Maps an outbox event to CloudEvents attributes, body and protocol content type. */
+export function encodeCloudEvent(
+  event: OutboxEvent,
+  options: { source: string; mode: CloudEventsMode },
+): EncodedCloudEvent {
+  // The data: JSON unless the producer named another content type and gave a string.
+  let datacontenttype = event.headers['content-type'] ?? JSON_CONTENT_TYPE;
+  const raw = typeof event.payload === 'string' && !isJsonContentType(datacontenttype);
+  if (!raw && !isJsonContentType(datacontenttype)) datacontenttype = JSON_CONTENT_TYPE;
+
+  const attributes: Record<string, string> = {
+    specversion: '1.0',
+    id: event.id,
+    source: options.source,
+    type: event.type,
+    time: event.createdAt.toISOString(),
+    datacontenttype,
+  };
+  if (event.key !== null) attributes.partitionkey = event.key;
+
+  // Headers: tracing ones become extension attributes, the rest travel under their own names.
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(event.headers)) {
+    const lower = name.toLowerCase();
+    if (lower === 'traceparent' || lower === 'tracestate') attributes[lower] = value;
+    if (RESERVED_HEADERS.has(lower) || lower.startsWith('ce-') || lower.startsWith('ce_')) {
+      continue;
+    }
+
+    headers[lower] = value;
+  }
+
+  const typed = attributes as unknown as CloudEventAttributes;
+  if (options.mode === 'binary') {
+    const body = raw
+      ? Buffer.from(event.payload as string, 'utf8')
+      : Buffer.from(JSON.stringify(event.payload ?? null), 'utf8');
+
+    return { mode: 'binary', attributes: typed, headers, body, contentType: datacontenttype };
+  }
+
+  const envelope = { ...attributes, data: event.payload ?? null };
+
+  return {
+    mode: 'structured',
+    attributes: typed,
+    headers,
+    body: Buffer.from(JSON.stringify(envelope), 'utf8'),
+    contentType: STRUCTURED_CONTENT_TYPE,
+  };
+}
+
+/** The attributes as name/value pairs, `datacontenttype` left out (the protocol carries it). */
+export function attributeEntries(attributes: CloudEventAttributes): Array<[string, string]> {
+  return Object.entries(attributes).filter(
+    (entry): entry is [string, string] =>
+      entry[0] !== 'datacontenttype' && typeof entry[1] === 'string',
+  );
+}
+
+/**
+ * The HTTP binding's encoding of a header value: printable ASCII stays, space, `"`, `%` and
+ * everything else are percent-encoded as UTF-8.
+ */
+export function percentEncodeHeaderValue(value: string): string {
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    const printable = byte > 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x25;
+    out += printable ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase()}`;
+  }
+
+  return out;
+}
+
+/**
+ * Binary-mode metadata for bindings that prefix attribute names: HTTP and NATS use `ce-`,
+ * AMQP `cloudEvents:` (or `cloudEvents_`), MQTT 5 none. Structured mode carries no attribute.
+ */
+export function prefixedAttributes(
+  encoded: EncodedCloudEvent,
+  prefix: string,
+  encodeValue: (value: string) => string = (value) => value,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (encoded.mode !== 'binary') return out;
+
+  for (const [name, value] of attributeEntries(encoded.attributes)) {
+    out[prefix + name] = encodeValue(value);
+  }
+
+  return out;
+}

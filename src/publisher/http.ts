@@ -1,0 +1,267 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { OutboxEvent } from '../event.js';
+import { PublishError } from './contract.js';
+import type { Publisher, PublishOptions } from './contract.js';
+import {
+  encodeCloudEvent,
+  percentEncodeHeaderValue,
+  prefixedAttributes,
+  resolveCloudEventsOptions,
+} from './cloudevents.js';
+import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
+import { abortedError, closedError, toPublishError } from './errors.js';
+import { nonNegativeInteger, positiveNumber, stringRecord } from './options.js';
+import type { TlsOptions } from './options.js';
+import { redactUrl } from './redact.js';
+import { RouteTable } from './routing.js';
+import type { RouteMap } from './routing.js';
+import { SIGNATURE_HEADER, signatureHeader } from './signature.js';
+
+export interface HttpPublisherOptions {
+  /** URL per event type (see `RouteMap`); types it does not name go to the publisher's URL. */
+  routes?: RouteMap<string>;
+  /** CloudEvents source and content mode (binary: `ce-` headers; structured: JSON body). */
+  cloudEvents?: CloudEventsOptions;
+  /** Headers sent with every request (an `authorization` token, say). Default: none. */
+  headers?: Record<string, string>;
+  /**
+   * Shared secret: when set, each request carries `outbox-signature: t=<seconds>,v1=<hex>`, an
+   * HMAC-SHA256 of `"<t>.<body>"`. Receivers check it with `verifyWebhookSignature`.
+   */
+  secret?: string | Buffer;
+  /** Milliseconds a request may take, response included, on top of the caller's signal.
+   * Default: 10000. */
+  timeoutMs?: number;
+  /** Redirects followed (re-sending the same POST to `location`). Default: 0, none. */
+  maxRedirects?: number;
+  /** Sockets kept per host (keep-alive pool); more requests wait for one. Default: 256. */
+  maxSockets?: number;
+  /** TLS settings for `https:` URLs. */
+  tls?: TlsOptions;
+  /** The clock of the signature's timestamp, in milliseconds. Default: `Date.now`. */
+  now?: () => number;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_SOCKETS = 256;
+const ERROR_BODY_CHARS = 200;
+
+function checkUrl(value: unknown, where: string): string {
+  let url: URL;
+  try {
+    url = new URL(String(value));
+  } catch {
+    throw new TypeError(
+      `${where} must be an absolute http(s) URL, got ${redactUrl(String(value))}`,
+    );
+  }
+
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TypeError(`${where} must use http: or https:, got ${redactUrl(url)}`);
+  }
+
+  return url.toString();
+}
+
+/**
+ * Parses `Retry-After` (delay in seconds, or an HTTP date) into milliseconds from `now`.
+ */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+
+  const date = Date.parse(value);
+
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Classifies a non-2xx status: 408 and 5xx are worth retrying, 429 and 503 are overload (with
+ * the `Retry-After` hint), other statuses (4xx, and 3xx not followed) are permanent.
+ */
+export function classifyStatus(status: number): 'retryable' | 'permanent' | 'overload' {
+  if (status === 429 || status === 503) return 'overload';
+  if (status === 408 || status >= 500) return 'retryable';
+
+  return 'permanent';
+}
+
+interface Response {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+}
+
+/**
+ * Posts each event to a webhook and counts it delivered on a 2xx answer. Connections are kept
+ * alive and pooled; many requests run at once. The event id travels as `idempotency-key`.
+ */
+export class HttpPublisher implements Publisher {
+  readonly name = 'http';
+  readonly #routes: RouteTable<string>;
+  readonly #cloudEvents: { source: string; mode: CloudEventsMode };
+  readonly #headers: Record<string, string>;
+  readonly #secret: string | Buffer | undefined;
+  readonly #timeoutMs: number;
+  readonly #maxRedirects: number;
+  readonly #now: () => number;
+  readonly #httpAgent: http.Agent;
+  readonly #httpsAgent: https.Agent;
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(url: string | URL, options: HttpPublisherOptions = {}) {
+    const base = checkUrl(url, 'the publisher URL');
+    this.#routes = new RouteTable('http.routes', options.routes, base, checkUrl);
+    this.#cloudEvents = resolveCloudEventsOptions(options.cloudEvents);
+    this.#headers = Object.fromEntries(
+      Object.entries(stringRecord('http.headers', options.headers)).map(([name, value]) => [
+        name.toLowerCase(),
+        value,
+      ]),
+    );
+    if (options.secret !== undefined && options.secret.length === 0) {
+      throw new TypeError('http.secret must be a non-empty string or Buffer');
+    }
+
+    this.#secret = options.secret;
+    this.#timeoutMs = positiveNumber('http.timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS);
+    this.#maxRedirects = nonNegativeInteger('http.maxRedirects', options.maxRedirects, 0);
+    const maxSockets = positiveNumber('http.maxSockets', options.maxSockets, DEFAULT_MAX_SOCKETS);
+    this.#now = options.now ?? Date.now;
+    const agentOptions = { keepAlive: true, maxSockets, scheduling: 'lifo' as const };
+    this.#httpAgent = new http.Agent(agentOptions);
+    this.#httpsAgent = new https.Agent({ ...agentOptions, ...options.tls });
+  }
+
+  async publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
+    if (this.#closed) throw closedError(this.name);
+
+    const work = this.#deliver(event, options.signal);
+    this.#inFlight.add(work);
+    try {
+      await work;
+    } finally {
+      this.#inFlight.delete(work);
+    }
+  }
+
+  async #deliver(event: OutboxEvent, callerSignal: AbortSignal): Promise<void> {
+    const encoded = encodeCloudEvent(event, this.#cloudEvents);
+    const headers: Record<string, string> = {
+      'user-agent': 'outbox-dispatcher',
+      ...this.#headers,
+      ...encoded.headers,
+      ...prefixedAttributes(encoded, 'ce-', percentEncodeHeaderValue),
+      'content-type': encoded.contentType,
+      'content-length': String(encoded.body.length),
+      'idempotency-key': event.id,
+    };
+    if (this.#secret !== undefined) {
+      const seconds = Math.floor(this.#now() / 1000);
+      headers[SIGNATURE_HEADER] = signatureHeader(this.#secret, seconds, encoded.body);
+    }
+
+    const signal = AbortSignal.any([callerSignal, AbortSignal.timeout(this.#timeoutMs)]);
+    let url = new URL(this.#routes.resolve(event.type));
+    for (let redirects = 0; ; redirects += 1) {
+      const response = await this.#request(url, headers, encoded.body, signal, event.id);
+      if (response.status >= 200 && response.status < 300) return;
+
+      const location = response.headers.location;
+      const isRedirect = response.status >= 300 && response.status < 400;
+      if (isRedirect && location !== undefined && redirects < this.#maxRedirects) {
+        url = new URL(location, url);
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') break;
+
+        continue;
+      }
+
+      throw this.#statusError(url, response, event.id);
+    }
+
+    throw new PublishError(`event ${event.id}: redirected to a non-HTTP location`, 'permanent');
+  }
+
+  #statusError(url: URL, response: Response, id: string): PublishError {
+    const kind = classifyStatus(response.status);
+    const retryAfterHeader = response.headers['retry-after'];
+    const retryAfterMs =
+      kind === 'overload' ? parseRetryAfter(retryAfterHeader, this.#now()) : undefined;
+    const redirect =
+      response.status >= 300 && response.status < 400 ? ' (redirects are not followed)' : '';
+    const snippet = response.text.slice(0, ERROR_BODY_CHARS).replace(/\s+/g, ' ').trim();
+
+    return new PublishError(
+      `POST ${redactUrl(url)} answered ${response.status} for event ${id}${redirect}` +
+        (snippet === '' ? '' : `: ${snippet}`),
+      kind,
+      { retryAfterMs },
+    );
+  }
+
+  #request(
+    url: URL,
+    headers: Record<string, string>,
+    body: Buffer,
+    signal: AbortSignal,
+    id: string,
+  ): Promise<Response> {
+    const context = `POST ${redactUrl(url)} for event ${id}`;
+
+    return new Promise<Response>((resolve, reject) => {
+      const secure = url.protocol === 'https:';
+      let request: http.ClientRequest;
+      try {
+        request = (secure ? https : http).request(url, {
+          method: 'POST',
+          headers,
+          agent: secure ? this.#httpsAgent : this.#httpAgent,
+          signal,
+        });
+      } catch (error) {
+        // Node refuses a header name or value that is not valid HTTP: retrying cannot help.
+        reject(toPublishError(error, `${context}: the request is not valid HTTP`, 'permanent'));
+
+        return;
+      }
+
+      request.on('error', (error) => {
+        if (signal.aborted) reject(abortedError(signal, context));
+        else if ((error as { code?: string }).code === 'ERR_INVALID_CHAR') {
+          reject(toPublishError(error, `${context}: a header is not valid HTTP`, 'permanent'));
+        } else reject(toPublishError(error, context));
+      });
+      request.on('response', (response) => {
+        const chunks: Buffer[] = [];
+        let length = 0;
+        response.on('data', (chunk: Buffer) => {
+          if (length < ERROR_BODY_CHARS) chunks.push(chunk);
+          length += chunk.length;
+        });
+        response.on('error', (error) => reject(toPublishError(error, context)));
+        response.on('end', () => {
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+      });
+      request.end(body);
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= (async () => {
+      await Promise.allSettled([...this.#inFlight]);
+      this.#httpAgent.destroy();
+      this.#httpsAgent.destroy();
+    })();
+
+    return this.#closing;
+  }
+}

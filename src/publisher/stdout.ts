@@ -1,0 +1,57 @@
+import type { Writable } from 'node:stream';
+import type { OutboxEvent } from '../event.js';
+import type { Publisher, PublishOptions } from './contract.js';
+import { encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
+import type { CloudEventsOptions } from './cloudevents.js';
+import { closedError, raceSignal, toPublishError } from './errors.js';
+
+export interface StdoutPublisherOptions {
+  /** Where the lines go. Default: `process.stdout`. */
+  stream?: Writable;
+  /** The CloudEvents `source`; the mode is always structured (one JSON CloudEvent a line). */
+  cloudEvents?: Pick<CloudEventsOptions, 'source'>;
+}
+
+/**
+ * Writes each event as one line of JSON (a structured CloudEvent) to standard output. An event
+ * counts as delivered once the stream has accepted the line. For demos, debugging and piping
+ * into another program.
+ */
+export class StdoutPublisher implements Publisher {
+  readonly name = 'stdout';
+  readonly #stream: Writable;
+  readonly #source: string;
+  readonly #pending = new Set<Promise<void>>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: StdoutPublisherOptions = {}) {
+    this.#stream = options.stream ?? process.stdout;
+    this.#source = resolveCloudEventsOptions({ ...options.cloudEvents, mode: 'structured' }).source;
+  }
+
+  publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError(this.name));
+
+    const encoded = encodeCloudEvent(event, { source: this.#source, mode: 'structured' });
+    const line = Buffer.concat([encoded.body, Buffer.from('\n')]);
+    const written = new Promise<void>((resolve, reject) => {
+      this.#stream.write(line, (error) => {
+        if (error) reject(toPublishError(error, 'writing to stdout'));
+        else resolve();
+      });
+    });
+    this.#pending.add(written);
+    const forget = () => this.#pending.delete(written);
+    written.then(forget, forget);
+
+    return raceSignal(written, options.signal, `event ${event.id} to stdout`);
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= Promise.allSettled([...this.#pending]).then(() => undefined);
+
+    return this.#closing;
+  }
+}
