@@ -3,3 +3,4 @@ export type * from './store/contract.js';
 export type { Publisher, PublishOptions, PublishFailureKind } from './publisher/contract.js';
 export { PublishError, isPublishError } from './publisher/contract.js';
 export * from './publisher/index.js';
+export * from './store/index.js';

@@ -108,8 +108,11 @@ export interface FailedAttempt {
   id: string;
   /** The error message of this attempt; it becomes the event's `lastError`. */
   error: string;
-  /** When the event may be tried again. */
-  retryAt: Date;
+  /**
+   * When the event may be tried again. When omitted, the store picks the time with exponential
+   * backoff and full jitter (its `retryBaseMs` and `retryMaxMs` options).
+   */
+  retryAt?: Date;
 }
 
 export interface DeadLetterItem {
@@ -122,6 +125,8 @@ export interface AckResult {
   applied: string[];
   /** Ids refused because they are no longer leased under the token. */
   refused: string[];
+  /** `fail` only: the applied ids that had used up their attempts and were dead-lettered. */
+  deadLettered?: string[];
 }
 
 export interface DeadEvent extends OutboxEvent {

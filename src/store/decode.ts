@@ -1,0 +1,133 @@
+/** Turns raw outbox rows into events, or into the reason they cannot be read. */
+import type { OutboxEvent } from '../event.js';
+import { InvalidEventError } from './errors.js';
+
+/** A row as both stores read it, before any check: payload and headers are raw JSON text. */
+export interface RawEventRow {
+  id: string;
+  type: unknown;
+  key: unknown;
+  payload: unknown;
+  headers: unknown;
+  createdAt: Date;
+  availableAt: Date;
+  attempts: number;
+  lastError: string | null;
+}
+
+export type Decoded = { ok: true; event: OutboxEvent } | { ok: false; reason: string };
+
+export function decodeRow(row: RawEventRow, maxPayloadBytes: number): Decoded {
+  if (typeof row.type !== 'string' || row.type === '') {
+    return { ok: false, reason: 'unreadable row: type is missing or empty' };
+  }
+  if (row.key !== null && typeof row.key !== 'string') {
+    return { ok: false, reason: 'unreadable row: key is not text' };
+  }
+  if (typeof row.payload !== 'string') {
+    return { ok: false, reason: 'unreadable row: payload is not JSON text' };
+  }
+
+  const size = Buffer.byteLength(row.payload, 'utf8');
+  if (size > maxPayloadBytes) {
+    return {
+      ok: false,
+      reason: `payload too large: ${size} bytes, the limit is ${maxPayloadBytes} bytes`,
+    };
+  }
+
+  let payload: unknown;
+  try {
+    payload = JSON.parse(row.payload);
+  } catch (error) {
+    return { ok: false, reason: `payload is not valid JSON: ${(error as Error).message}` };
+  }
+
+  const headers = parseHeaders(row.headers);
+  if (headers === undefined) {
+    return { ok: false, reason: 'unreadable row: headers are not a JSON object of strings' };
+  }
+
+  return {
+    ok: true,
+    event: {
+      id: row.id,
+      type: row.type,
+      key: row.key,
+      payload,
+      headers,
+      createdAt: row.createdAt,
+      availableAt: row.availableAt,
+      attempts: row.attempts,
+      lastError: row.lastError,
+    },
+  };
+}
+
+function parseHeaders(raw: unknown): Record<string, string> | undefined {
+  if (raw === null || raw === undefined || raw === '') return {};
+  if (typeof raw !== 'string') return undefined;
+
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) return undefined;
+
+  for (const item of Object.values(value)) {
+    if (typeof item !== 'string') return undefined;
+  }
+
+  return value as Record<string, string>;
+}
+
+/** Serialises a producer's event, refusing what no store could deliver. */
+export function encodeEvent(
+  event: { type: unknown; payload: unknown; key?: unknown; headers?: unknown },
+  maxPayloadBytes: number,
+): { type: string; key: string | null; payload: string; headers: string } {
+  if (typeof event.type !== 'string' || event.type === '') {
+    throw invalid(`event type must be a non-empty string; got ${JSON.stringify(event.type)}`);
+  }
+
+  const key = event.key ?? null;
+  if (key !== null && typeof key !== 'string') {
+    throw invalid(`event key must be a string or null; got ${typeof key}`);
+  }
+
+  let payload: string | undefined;
+  try {
+    payload = JSON.stringify(event.payload);
+  } catch (error) {
+    throw invalid(`event payload of ${event.type} is not JSON-serialisable`, error);
+  }
+  if (payload === undefined) {
+    throw invalid(`event payload of ${event.type} is not JSON-serialisable`);
+  }
+
+  const size = Buffer.byteLength(payload, 'utf8');
+  if (size > maxPayloadBytes) {
+    throw invalid(
+      `event payload of ${event.type} is ${size} bytes; the limit is ${maxPayloadBytes} bytes`,
+    );
+  }
+
+  const headers = event.headers ?? {};
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    throw invalid(`event headers must be an object of strings`);
+  }
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value !== 'string') {
+      throw invalid(`event header ${JSON.stringify(name)} must be a string; got ${typeof value}`);
+    }
+  }
+
+  return { type: event.type, key, payload, headers: JSON.stringify(headers) };
+}
+
+function invalid(message: string, cause?: unknown): InvalidEventError {
+  return new InvalidEventError(message, cause === undefined ? undefined : { cause });
+}

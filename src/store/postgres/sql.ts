@@ -1,0 +1,186 @@
+/**
+ * The SQL of the PostgreSQL store, built once per store from validated identifiers. Parameters
+ * are always bound, never spliced.
+ */
+import type { DeadKeyPolicy } from '../options.js';
+import type { PgNames } from './migrations.js';
+import { qualified } from './migrations.js';
+
+const COLUMNS = `o.id, o.type, o.key, o.payload, o.headers, o.created_at, o.available_at,
+  o.attempts, o.last_error`;
+
+export const NOT_LEASED = `(o.lease_expires_at IS NULL OR o.lease_expires_at <= now())`;
+export const LEASED_BY = `o.lease_token = $2::uuid AND o.lease_expires_at > now()
+  AND o.state = 'pending'`;
+
+export interface ClaimVariant {
+  policy: DeadKeyPolicy;
+  types: boolean;
+  excludeTypes: boolean;
+}
+
+/**
+ * Claims the head events of free keys and any unkeyed events, oldest availability first.
+ * Parameters: $1 limit, $2 lease in ms, $3 token, $4 maxAttempts, [$5 types], [$6 excluded].
+ *
+ * A keyed event qualifies only when no earlier event of its key is pending (leased, waiting for
+ * a retry or not yet available), none of its key is leased or waiting for a retry at all (a
+ * late-committed or requeued earlier event must not run beside it), and under `hold` no earlier
+ * event of its key is dead. `SKIP LOCKED` makes concurrent claimers pass over each other's rows;
+ * a claimer whose snapshot predates another's committed lease still sees the leased head as
+ * pending, so it never takes the event behind it.
+ *
+ * An event that already used all its attempts (its leases kept expiring) is dead-lettered here
+ * instead of being handed out; the caller reports it as rejected.
+ */
+export function claimSql(names: PgNames, variant: ClaimVariant): string {
+  const t = qualified(names);
+  const filters = [
+    variant.types ? 'AND o.type = ANY($5::text[])' : '',
+    variant.excludeTypes ? `AND o.type <> ALL($${variant.types ? 6 : 5}::text[])` : '',
+  ].join(' ');
+  const hold =
+    variant.policy === 'hold'
+      ? `AND NOT EXISTS (SELECT 1 FROM ${t} d
+           WHERE d.key = o.key AND d.id < o.id AND d.state = 'dead')`
+      : '';
+  const exhausted = 'o.attempts >= $4';
+
+  return `
+    WITH picked AS (
+      SELECT o.id FROM ${t} o
+      WHERE o.state = 'pending' AND o.available_at <= now() AND ${NOT_LEASED}
+        AND o.type NOT IN (SELECT p.type FROM ${qualified(names, '_paused')} p)
+        ${filters}
+        AND (o.key IS NULL OR (
+          NOT EXISTS (SELECT 1 FROM ${t} h
+            WHERE h.key = o.key AND h.id < o.id AND h.state = 'pending' AND h.key IS NOT NULL)
+          AND NOT EXISTS (SELECT 1 FROM ${t} b
+            WHERE b.key = o.key AND b.state = 'pending' AND b.attempts > 0
+              AND b.key IS NOT NULL AND b.id <> o.id
+              AND (b.lease_expires_at > now() OR b.available_at > now()))
+          ${hold}))
+      ORDER BY o.available_at, o.id
+      LIMIT $1
+      FOR UPDATE OF o SKIP LOCKED
+    )
+    UPDATE ${t} o SET
+      attempts = CASE WHEN ${exhausted} THEN o.attempts ELSE o.attempts + 1 END,
+      state = CASE WHEN ${exhausted} THEN 'dead' ELSE 'pending' END,
+      dead_at = CASE WHEN ${exhausted} THEN now() ELSE NULL END,
+      last_error = CASE WHEN ${exhausted}
+        THEN 'dead-lettered at claim: claimed ' || o.attempts || ' times without an '
+          || 'acknowledgement (its dispatcher crashed or stalled each time)'
+        ELSE o.last_error END,
+      lease_token = CASE WHEN ${exhausted} THEN NULL ELSE $3::uuid END,
+      lease_expires_at = CASE WHEN ${exhausted} THEN NULL
+        ELSE now() + $2::float8 * interval '1 millisecond' END
+    FROM picked WHERE o.id = picked.id
+    RETURNING ${COLUMNS}, o.state, o.lease_expires_at`;
+}
+
+export function completeSql(names: PgNames, retain: boolean): string {
+  const t = qualified(names);
+  if (!retain) {
+    return `DELETE FROM ${t} o WHERE o.id = ANY($1::bigint[]) AND ${LEASED_BY} RETURNING o.id`;
+  }
+
+  return `UPDATE ${t} o SET state = 'delivered', delivered_at = now(), lease_token = NULL,
+      lease_expires_at = NULL
+    WHERE o.id = ANY($1::bigint[]) AND ${LEASED_BY} RETURNING o.id`;
+}
+
+/**
+ * $1 ids, $2 token, $3 errors, $4 retry times (null: backoff), $5 maxAttempts, $6 base ms,
+ * $7 max ms. Backoff: full jitter, a random delay up to min(max, base * 2^(attempts - 1)).
+ */
+export function failSql(names: PgNames): string {
+  const t = qualified(names);
+  const exhausted = 'o.attempts >= $5';
+
+  return `
+    UPDATE ${t} o SET
+      state = CASE WHEN ${exhausted} THEN 'dead' ELSE 'pending' END,
+      dead_at = CASE WHEN ${exhausted} THEN now() ELSE NULL END,
+      available_at = CASE WHEN ${exhausted} THEN o.available_at
+        ELSE COALESCE(f.retry_at, now() + floor(random() * least($7::float8,
+          $6::float8 * power(2::float8, greatest(o.attempts - 1, 0)))) * interval '1 millisecond')
+        END,
+      last_error = f.error, lease_token = NULL, lease_expires_at = NULL
+    FROM unnest($1::bigint[], $3::text[], $4::timestamptz[]) AS f(id, error, retry_at)
+    WHERE o.id = f.id AND ${LEASED_BY}
+    RETURNING o.id, o.state`;
+}
+
+/** $1 ids, $2 token, $3 reasons. */
+export function deadLetterSql(names: PgNames): string {
+  return `
+    UPDATE ${qualified(names)} o SET state = 'dead', dead_at = now(), last_error = f.reason,
+      lease_token = NULL, lease_expires_at = NULL
+    FROM unnest($1::bigint[], $3::text[]) AS f(id, reason)
+    WHERE o.id = f.id AND ${LEASED_BY}
+    RETURNING o.id`;
+}
+
+export function releaseSql(names: PgNames): string {
+  return `
+    UPDATE ${qualified(names)} o SET attempts = greatest(o.attempts - 1, 0), lease_token = NULL,
+      lease_expires_at = NULL
+    WHERE o.id = ANY($1::bigint[]) AND ${LEASED_BY}
+    RETURNING o.id`;
+}
+
+/** $1 ids, $2 token, $3 lease ms. */
+export function extendSql(names: PgNames): string {
+  return `
+    UPDATE ${qualified(names)} o
+    SET lease_expires_at = now() + $3::float8 * interval '1 millisecond'
+    WHERE o.id = ANY($1::bigint[]) AND ${LEASED_BY}
+    RETURNING o.id`;
+}
+
+export function listDeadSql(names: PgNames): string {
+  return `
+    SELECT ${COLUMNS}, o.dead_at FROM ${qualified(names)} o
+    WHERE o.state = 'dead' AND ($1::text IS NULL OR o.type = $1)
+      AND ($2::bigint IS NULL OR o.id > $2)
+    ORDER BY o.id LIMIT $3`;
+}
+
+export function requeueSql(names: PgNames, by: 'ids' | 'type' | 'all'): string {
+  const where = { ids: 'AND o.id = ANY($1::bigint[])', type: 'AND o.type = $1', all: '' }[by];
+
+  return `
+    UPDATE ${qualified(names)} o SET state = 'pending', attempts = 0, available_at = now(),
+      dead_at = NULL, lease_token = NULL, lease_expires_at = NULL
+    WHERE o.state = 'dead' ${where}`;
+}
+
+/** $1 retention ms, $2 batch size. */
+export function purgeSql(names: PgNames): string {
+  const t = qualified(names);
+
+  return `
+    DELETE FROM ${t} WHERE id IN (
+      SELECT id FROM ${t}
+      WHERE state = 'delivered'
+        AND delivered_at <= now() - $1::float8 * interval '1 millisecond'
+      LIMIT $2)`;
+}
+
+export function statsSql(names: PgNames): string {
+  const ready = `state = 'pending' AND available_at <= now() AND ${NOT_LEASED.replaceAll('o.', '')}`;
+
+  return `
+    SELECT type,
+      count(*) FILTER (WHERE ${ready})::int AS pending,
+      count(*) FILTER (WHERE state = 'pending' AND lease_expires_at > now())::int AS in_flight,
+      count(*) FILTER (WHERE state = 'pending' AND available_at > now()
+        AND ${NOT_LEASED.replaceAll('o.', '')})::int AS scheduled,
+      count(*) FILTER (WHERE state = 'dead')::int AS dead,
+      COALESCE(EXTRACT(EPOCH FROM now() - min(available_at) FILTER (WHERE ${ready})) * 1000, 0)
+        ::float8 AS oldest_ms
+    FROM ${qualified(names)}
+    WHERE state IN ('pending', 'dead')
+    GROUP BY type`;
+}

@@ -1,0 +1,456 @@
+/**
+ * The PostgreSQL outbox store: claims with `FOR UPDATE SKIP LOCKED` and a lease, in one
+ * statement, holding no transaction open while events are published.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import type {
+  AckResult,
+  Claim,
+  ClaimOptions,
+  DeadEvent,
+  DeadLetterItem,
+  DeadSelection,
+  FailedAttempt,
+  ListDeadOptions,
+  OutboxStats,
+  OutboxStore,
+  PurgeOptions,
+  RejectedRow,
+} from '../contract.js';
+import type { OutboxEvent } from '../../event.js';
+import { decodeRow, type RawEventRow } from '../decode.js';
+import { StoreUnavailableError, isPgConnectionError, redactUrl } from '../errors.js';
+import {
+  checkClaimOptions,
+  checkIdentifier,
+  checkInteger,
+  resolveCommonOptions,
+  type CommonStoreOptions,
+  type ResolvedCommonOptions,
+} from '../options.js';
+import { callSafely, subscribeWake } from '../wake.js';
+import { WakeListener } from './listener.js';
+import { migratePostgres, wakeChannel, type PgNames } from './migrations.js';
+import * as sql from './sql.js';
+import { accumulateStats, emptyStats, leniently, splitRefused } from '../shared.js';
+
+export interface PostgresStoreOptions extends CommonStoreOptions {
+  /** A `pg` pool to use. The store never ends a pool it was given. */
+  pool?: pg.Pool;
+  /** A connection string (`postgres://user:password@host:5432/db`), when no pool is given. */
+  connectionString?: string;
+  /** Connections of the pool the store creates from `connectionString`. Default 10. */
+  poolSize?: number;
+  /** The schema of the outbox tables. Default `public`. */
+  schema?: string;
+  /**
+   * Listen for the insert notifications of the outbox (one dedicated connection). Set `false`
+   * behind a pooler in transaction mode (PgBouncer), where LISTEN cannot work: the dispatcher
+   * then relies on polling alone. Default `true`.
+   */
+  notify?: boolean;
+  /** First delay before the listening connection reconnects, in milliseconds. Default 100. */
+  reconnectMinMs?: number;
+  /** Longest delay between reconnection attempts, in milliseconds. Default 5000. */
+  reconnectMaxMs?: number;
+}
+
+/** Node-postgres returns `json` columns parsed; the store reads them as text to check them. */
+const RAW_JSON_TYPES = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === 114) return (value: string) => value;
+
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as pg.CustomTypesConfig;
+
+interface PgEventRow {
+  id: string;
+  type: string;
+  key: string | null;
+  payload: unknown;
+  headers: unknown;
+  created_at: Date;
+  available_at: Date;
+  attempts: number;
+  last_error: string | null;
+}
+
+export class PostgresStore implements OutboxStore {
+  readonly kind = 'postgres';
+  readonly options: Readonly<ResolvedCommonOptions & { schema: string; notify: boolean }>;
+
+  readonly #pool: pg.Pool;
+  readonly #ownsPool: boolean;
+  readonly #names: PgNames;
+  readonly #target: string;
+  readonly #listeners = new Set<() => void>();
+  readonly #sql: {
+    claim: Map<string, string>;
+    complete: string;
+    fail: string;
+    deadLetter: string;
+    release: string;
+    extend: string;
+  };
+  readonly #reconnect: { min: number; max: number };
+  #listener: WakeListener | undefined;
+  #unsubscribeLocal: (() => void) | undefined;
+  #closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    const common = resolveCommonOptions(options);
+    const schema = checkIdentifier('schema', options.schema ?? 'public');
+    const notify = options.notify ?? true;
+    if (typeof notify !== 'boolean') {
+      throw new TypeError(`notify must be a boolean; got ${String(notify)}`);
+    }
+    this.#reconnect = {
+      min: checkInteger('reconnectMinMs', options.reconnectMinMs ?? 100, 1),
+      max: checkInteger('reconnectMaxMs', options.reconnectMaxMs ?? 5000, 1),
+    };
+    this.options = { ...common, schema, notify };
+    this.#names = { schema, table: common.table };
+
+    if (options.pool !== undefined) {
+      this.#pool = options.pool;
+      this.#ownsPool = false;
+    } else if (typeof options.connectionString === 'string') {
+      this.#pool = new pg.Pool({
+        connectionString: options.connectionString,
+        max: checkInteger('poolSize', options.poolSize ?? 10, 1),
+      });
+      // An idle connection dropped by a server restart must not crash the process.
+      this.#pool.on('error', () => undefined);
+      this.#ownsPool = true;
+    } else {
+      throw new TypeError('PostgresStore needs a pool or a connectionString; got neither');
+    }
+    this.#target = describeTarget(this.#pool);
+
+    const names = this.#names;
+    this.#sql = {
+      claim: new Map(),
+      complete: sql.completeSql(names, common.retentionMs > 0),
+      fail: sql.failSql(names),
+      deadLetter: sql.deadLetterSql(names),
+      release: sql.releaseSql(names),
+      extend: sql.extendSql(names),
+    };
+  }
+
+  /** Whether the LISTEN connection is subscribed right now (false with `notify: false`). */
+  get listening(): boolean {
+    return this.#listener?.listening ?? false;
+  }
+
+  /** The key under which in-process `enqueue` calls wake this store. */
+  get wakeKey(): string {
+    return `postgres:${this.#names.schema}.${this.#names.table}`;
+  }
+
+  async migrate(): Promise<void> {
+    await this.#run(() => migratePostgres(this.#pool, this.#names));
+  }
+
+  async claim(options: ClaimOptions): Promise<Claim> {
+    checkClaimOptions(options);
+
+    const token = randomUUID();
+    const types = options.types !== undefined ? [...options.types] : undefined;
+    const exclude =
+      options.excludeTypes !== undefined && options.excludeTypes.length > 0
+        ? [...options.excludeTypes]
+        : undefined;
+    if (types !== undefined && types.length === 0) {
+      return { token, events: [], leaseExpiresAt: new Date(), rejected: [] };
+    }
+
+    const variant = {
+      policy: this.options.deadKeyPolicy,
+      types: types !== undefined,
+      excludeTypes: exclude !== undefined,
+    };
+    const name = `claim_${variant.policy}_${Number(variant.types)}${Number(variant.excludeTypes)}`;
+    let text = this.#sql.claim.get(name);
+    if (text === undefined) {
+      text = sql.claimSql(this.#names, variant);
+      this.#sql.claim.set(name, text);
+    }
+    const values: unknown[] = [options.limit, options.leaseMs, token, this.options.maxAttempts];
+    if (types !== undefined) values.push(types);
+    if (exclude !== undefined) values.push(exclude);
+
+    const result = await this.#run(() =>
+      this.#pool.query<PgEventRow & { state: string; lease_expires_at: Date | null }>({
+        name: `${name}_${this.#names.schema}_${this.#names.table}`.slice(0, 63),
+        text: text,
+        values,
+        types: RAW_JSON_TYPES,
+      }),
+    );
+
+    const rows = result.rows.sort((a, b) => compareIds(a.id, b.id));
+    const events: OutboxEvent[] = [];
+    const rejected: RejectedRow[] = [];
+    const unreadable: DeadLetterItem[] = [];
+    let leaseExpiresAt: Date | undefined;
+    for (const row of rows) {
+      if (row.state === 'dead') {
+        rejected.push({ id: row.id, reason: row.last_error ?? 'dead-lettered at claim' });
+        continue;
+      }
+
+      leaseExpiresAt ??= row.lease_expires_at ?? undefined;
+      const decoded = decodeRow(toRaw(row), this.options.maxPayloadBytes);
+      if (decoded.ok) {
+        events.push(decoded.event);
+      } else {
+        unreadable.push({ id: row.id, reason: decoded.reason });
+      }
+    }
+    if (unreadable.length > 0) {
+      await this.deadLetter(token, unreadable);
+      rejected.push(...unreadable);
+    }
+
+    return {
+      token,
+      events,
+      leaseExpiresAt: leaseExpiresAt ?? new Date(Date.now() + options.leaseMs),
+      rejected,
+    };
+  }
+
+  async complete(token: string, ids: readonly string[]): Promise<AckResult> {
+    return this.#ack(this.#sql.complete, ids, [token]);
+  }
+
+  async fail(token: string, failures: readonly FailedAttempt[]): Promise<AckResult> {
+    if (failures.length === 0) return { applied: [], refused: [], deadLettered: [] };
+
+    const ids = failures.map((failure) => failure.id);
+    const result = await this.#run(() =>
+      this.#pool.query<{ id: string; state: string }>(this.#sql.fail, [
+        ids,
+        token,
+        failures.map((failure) => failure.error),
+        failures.map((failure) => failure.retryAt ?? null),
+        this.options.maxAttempts,
+        this.options.retryBaseMs,
+        this.options.retryMaxMs,
+      ]),
+    );
+    const dead = result.rows.filter((row) => row.state === 'dead').map((row) => row.id);
+
+    return { ...splitRefused(ids, result.rows), deadLettered: dead };
+  }
+
+  async deadLetter(token: string, items: readonly DeadLetterItem[]): Promise<AckResult> {
+    const ids = items.map((item) => item.id);
+
+    return this.#ack(this.#sql.deadLetter, ids, [token, items.map((item) => item.reason)]);
+  }
+
+  async release(token: string, ids: readonly string[]): Promise<AckResult> {
+    return this.#ack(this.#sql.release, ids, [token]);
+  }
+
+  async extendLease(token: string, ids: readonly string[], leaseMs: number): Promise<AckResult> {
+    checkInteger('leaseMs', leaseMs, 1);
+
+    return this.#ack(this.#sql.extend, ids, [token, leaseMs]);
+  }
+
+  async listDead(options: ListDeadOptions = {}): Promise<DeadEvent[]> {
+    const limit = checkInteger('limit', options.limit ?? 100, 1, 10_000);
+    const result = await this.#run(() =>
+      this.#pool.query<PgEventRow & { dead_at: Date }>({
+        text: sql.listDeadSql(this.#names),
+        values: [options.type ?? null, options.afterId ?? null, limit],
+        types: RAW_JSON_TYPES,
+      }),
+    );
+
+    return result.rows.map((row) => ({ ...leniently(toRaw(row)), deadAt: row.dead_at }));
+  }
+
+  async requeueDead(selection: DeadSelection): Promise<number> {
+    let result: pg.QueryResult;
+    if ('ids' in selection) {
+      result = await this.#run(() =>
+        this.#pool.query(sql.requeueSql(this.#names, 'ids'), [[...selection.ids]]),
+      );
+    } else if ('type' in selection) {
+      result = await this.#run(() =>
+        this.#pool.query(sql.requeueSql(this.#names, 'type'), [selection.type]),
+      );
+    } else if (selection.all === true) {
+      result = await this.#run(() => this.#pool.query(sql.requeueSql(this.#names, 'all')));
+    } else {
+      throw new TypeError('requeueDead needs { ids }, { type } or { all: true }');
+    }
+    const count = result.rowCount ?? 0;
+    if (count > 0) this.#wakeAll();
+
+    return count;
+  }
+
+  async purgeDelivered(options: PurgeOptions = {}): Promise<number> {
+    const batchSize = checkInteger('batchSize', options.batchSize ?? 1000, 1);
+    const maxBatches =
+      options.maxBatches === undefined
+        ? Infinity
+        : checkInteger('maxBatches', options.maxBatches, 1);
+    const text = sql.purgeSql(this.#names);
+    let total = 0;
+    for (let batch = 0; batch < maxBatches; batch += 1) {
+      const result = await this.#run(() =>
+        this.#pool.query(text, [this.options.retentionMs, batchSize]),
+      );
+      const count = result.rowCount ?? 0;
+      total += count;
+      if (count < batchSize) break;
+    }
+
+    return total;
+  }
+
+  async setPaused(type: string, paused: boolean): Promise<void> {
+    const table = `"${this.#names.schema}"."${this.#names.table}_paused"`;
+    const text = paused
+      ? `INSERT INTO ${table} (type) VALUES ($1) ON CONFLICT (type) DO NOTHING`
+      : `DELETE FROM ${table} WHERE type = $1`;
+    await this.#run(() => this.#pool.query(text, [type]));
+    if (!paused) this.#wakeAll();
+  }
+
+  async listPaused(): Promise<string[]> {
+    const table = `"${this.#names.schema}"."${this.#names.table}_paused"`;
+    const result = await this.#run(() =>
+      this.#pool.query<{ type: string }>(`SELECT type FROM ${table} ORDER BY type`),
+    );
+
+    return result.rows.map((row) => row.type);
+  }
+
+  async stats(): Promise<OutboxStats> {
+    const result = await this.#run(() =>
+      this.#pool.query<{
+        type: string;
+        pending: number;
+        in_flight: number;
+        scheduled: number;
+        dead: number;
+        oldest_ms: number;
+      }>(sql.statsSql(this.#names)),
+    );
+    const stats = emptyStats();
+    for (const row of result.rows) {
+      accumulateStats(stats, row.type, {
+        pending: row.pending,
+        inFlight: row.in_flight,
+        scheduled: row.scheduled,
+        dead: row.dead,
+        oldestPendingAgeMs: Math.max(0, Math.round(row.oldest_ms)),
+      });
+    }
+
+    return stats;
+  }
+
+  onWake(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    this.#unsubscribeLocal ??= subscribeWake(this.wakeKey, () => this.#wakeAll());
+    if (this.options.notify && this.#listener === undefined && !this.#closed) {
+      this.#listener = new WakeListener({
+        client: clientConfig(this.#pool),
+        channel: wakeChannel(this.#names),
+        onWake: () => this.#wakeAll(),
+        reconnectMinMs: this.#reconnect.min,
+        reconnectMaxMs: this.#reconnect.max,
+      });
+    }
+
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.#run(() => this.#pool.query('SELECT 1'));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+
+    this.#closed = true;
+    this.#listeners.clear();
+    this.#unsubscribeLocal?.();
+    await this.#listener?.close().catch(() => undefined);
+    if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
+  }
+
+  #wakeAll(): void {
+    for (const listener of [...this.#listeners]) callSafely(listener);
+  }
+
+  async #ack(text: string, ids: readonly string[], rest: unknown[]): Promise<AckResult> {
+    if (ids.length === 0) return { applied: [], refused: [] };
+
+    const result = await this.#run(() =>
+      this.#pool.query<{ id: string }>(text, [[...ids], ...rest]),
+    );
+
+    return splitRefused(ids, result.rows);
+  }
+
+  async #run<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (isPgConnectionError(error)) {
+        throw new StoreUnavailableError('postgres', this.#target, error);
+      }
+
+      throw error;
+    }
+  }
+}
+
+function toRaw(row: PgEventRow): RawEventRow {
+  return {
+    id: row.id,
+    type: row.type,
+    key: row.key,
+    payload: row.payload,
+    headers: row.headers,
+    createdAt: row.created_at,
+    availableAt: row.available_at,
+    attempts: row.attempts,
+    lastError: row.last_error,
+  };
+}
+
+function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+function clientConfig(pool: pg.Pool): pg.ClientConfig {
+  const { options } = pool as unknown as { options: pg.PoolConfig };
+  const { max: _max, idleTimeoutMillis: _idle, ...client } = options;
+
+  return client;
+}
+
+function describeTarget(pool: pg.Pool): string {
+  const { options } = pool as unknown as { options: pg.PoolConfig };
+  if (typeof options.connectionString === 'string') return redactUrl(options.connectionString);
+
+  const host = options.host ?? process.env['PGHOST'] ?? 'localhost';
+  const port = options.port ?? process.env['PGPORT'] ?? 5432;
+  const database = options.database ?? process.env['PGDATABASE'] ?? '';
+
+  return `postgres://${host}:${port}/${database}`;
+}

@@ -1,0 +1,74 @@
+/** The SQL of the SQLite store; the same rules as the PostgreSQL store, with times in ms. */
+import type { DeadKeyPolicy } from '../options.js';
+
+export const COLUMNS = `o.id, o.type, o.key, o.payload, o.headers, o.created_at,
+  o.available_at, o.attempts, o.last_error`;
+
+const NOT_LEASED = `(o.lease_expires_at IS NULL OR o.lease_expires_at <= @now)`;
+export const LEASED_BY = `o.lease_token = @token AND o.lease_expires_at > @now
+  AND o.state = 'pending'`;
+
+/**
+ * Claims the head events of free keys and any unkeyed events (see the PostgreSQL store for the
+ * rules). Parameters: @now, @limit, @token, @leaseUntil, @maxAttempts, [@types], [@exclude].
+ */
+export function claimSql(
+  table: string,
+  variant: { policy: DeadKeyPolicy; types: boolean; excludeTypes: boolean },
+): string {
+  const t = `"${table}"`;
+  const hold =
+    variant.policy === 'hold'
+      ? `AND NOT EXISTS (SELECT 1 FROM ${t} d
+           WHERE d.key = o.key AND d.id < o.id AND d.state = 'dead')`
+      : '';
+  const exhausted = 'o.attempts >= @maxAttempts';
+
+  return `
+    UPDATE ${t} AS o SET
+      attempts = CASE WHEN ${exhausted} THEN o.attempts ELSE o.attempts + 1 END,
+      state = CASE WHEN ${exhausted} THEN 'dead' ELSE 'pending' END,
+      dead_at = CASE WHEN ${exhausted} THEN @now ELSE NULL END,
+      last_error = CASE WHEN ${exhausted}
+        THEN 'dead-lettered at claim: claimed ' || o.attempts || ' times without an '
+          || 'acknowledgement (its dispatcher crashed or stalled each time)'
+        ELSE o.last_error END,
+      lease_token = CASE WHEN ${exhausted} THEN NULL ELSE @token END,
+      lease_expires_at = CASE WHEN ${exhausted} THEN NULL ELSE @leaseUntil END
+    WHERE o.id IN (
+      SELECT o.id FROM ${t} o
+      WHERE o.state = 'pending' AND o.available_at <= @now AND ${NOT_LEASED}
+        AND o.type NOT IN (SELECT p.type FROM "${table}_paused" p)
+        ${variant.types ? 'AND o.type IN (SELECT value FROM json_each(@types))' : ''}
+        ${variant.excludeTypes ? 'AND o.type NOT IN (SELECT value FROM json_each(@exclude))' : ''}
+        AND (o.key IS NULL OR (
+          NOT EXISTS (SELECT 1 FROM ${t} h
+            WHERE h.key = o.key AND h.id < o.id AND h.state = 'pending' AND h.key IS NOT NULL)
+          AND NOT EXISTS (SELECT 1 FROM ${t} b
+            WHERE b.key = o.key AND b.state = 'pending' AND b.attempts > 0
+              AND b.key IS NOT NULL AND b.id <> o.id
+              AND (b.lease_expires_at > @now OR b.available_at > @now))
+          ${hold}))
+      ORDER BY o.available_at, o.id
+      LIMIT @limit)
+    RETURNING ${COLUMNS}, o.state, o.lease_expires_at`;
+}
+
+export function statsSql(table: string): string {
+  const ready = `state = 'pending' AND available_at <= @now
+    AND (lease_expires_at IS NULL OR lease_expires_at <= @now)`;
+
+  return `
+    SELECT type,
+      SUM(CASE WHEN ${ready} THEN 1 ELSE 0 END) AS pending,
+      SUM(CASE WHEN state = 'pending' AND lease_expires_at > @now THEN 1 ELSE 0 END)
+        AS in_flight,
+      SUM(CASE WHEN state = 'pending' AND available_at > @now
+        AND (lease_expires_at IS NULL OR lease_expires_at <= @now) THEN 1 ELSE 0 END)
+        AS scheduled,
+      SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END) AS dead,
+      MIN(CASE WHEN ${ready} THEN available_at END) AS oldest
+    FROM "${table}"
+    WHERE state IN ('pending', 'dead')
+    GROUP BY type`;
+}
