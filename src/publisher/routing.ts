@@ -39,7 +39,7 @@ export function renderTemplate(template: string, event: OutboxEvent): string {
 }
 
 /** Resolves an event type to its route, caching the answer per type. */
-export class RouteTable<R> {
+export class RouteTable<R, In = R> {
   readonly #exact = new Map<string, R>();
   readonly #prefixes: Array<[string, R]> = [];
   readonly #fallback: R;
@@ -53,9 +53,9 @@ export class RouteTable<R> {
    */
   constructor(
     option: string,
-    routes: RouteMap<R> | undefined,
+    routes: RouteMap<In> | undefined,
     fallback: R,
-    validate: (route: R, where: string) => R,
+    validate: (route: In, where: string) => R,
   ) {
     if (routes !== undefined && (typeof routes !== 'object' || routes === null)) {
       throw new TypeError(`${option} must be an object mapping event types to routes`);

@@ -1,0 +1,218 @@
+import { randomBytes } from 'node:crypto';
+import mqtt from 'mqtt';
+import type { IClientOptions, IConnackPacket, MqttClient } from 'mqtt';
+import type { OutboxEvent } from '../event.js';
+import { PublishError } from './contract.js';
+import type { Publisher, PublishOptions } from './contract.js';
+import { attributeEntries, encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
+import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
+import { Connector } from './connector.js';
+import { abortedError, closedError, raceSignal, toPublishError } from './errors.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber } from './options.js';
+import type { TlsOptions } from './options.js';
+import { redactUrl } from './redact.js';
+import { RouteTable, renderTemplate, validateTemplate } from './routing.js';
+import type { RouteMap } from './routing.js';
+
+export interface MqttPublisherOptions {
+  /** Topic template per event type (see `RouteMap`); `{type}` and `{key}` are replaced. */
+  routes?: RouteMap<string>;
+  /** The topic template of types the routes do not name. Default: `outbox/{type}`. */
+  topic?: string;
+  /** CloudEvents source and content mode (binary: attributes as MQTT 5 user properties). */
+  cloudEvents?: CloudEventsOptions;
+  /** The client id. Default: `outbox-` and random hex. */
+  clientId?: string;
+  /** Milliseconds to wait for the connection. Default: 10000. */
+  connectTimeoutMs?: number;
+  /** Milliseconds between reconnection attempts. Default: 500. */
+  reconnectPeriodMs?: number;
+  /** Publishes awaiting their PUBACK at once, further capped by the broker's Receive Maximum.
+   * Default: 1000. */
+  maxInFlight?: number;
+  /** TLS settings for `mqtts:` URLs. */
+  tls?: TlsOptions;
+}
+
+const WILDCARD = /[+#\u0000]/;
+
+function checkTopic(template: unknown, where: string): string {
+  const value = validateTemplate(template, where);
+  if (WILDCARD.test(value) || value.startsWith('$')) {
+    throw new TypeError(
+      `${where} must be an MQTT topic without wildcards (+, #) that does not start with $, got ` +
+        JSON.stringify(value),
+    );
+  }
+
+  return value;
+}
+
+/** PUBACK reason codes that a retry cannot fix; quota exceeded (0x97) is overload. */
+function classify(error: unknown): 'retryable' | 'permanent' | 'overload' {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'number') return 'retryable';
+  if (code === 0x97 || code === 0x89) return 'overload';
+
+  return code >= 0x80 && code !== 0x80 && code !== 0x83 ? 'permanent' : 'retryable';
+}
+
+interface Live {
+  client: MqttClient;
+  window: number;
+}
+
+/**
+ * Publishes to an MQTT 5 broker at QoS 1 and counts an event delivered on its PUBACK. Many
+ * publishes are in flight at once, up to the broker's Receive Maximum; the client resends
+ * unacknowledged ones after a reconnection. The event id travels as the `id` user property.
+ */
+export class MqttPublisher implements Publisher {
+  readonly name = 'mqtt';
+  readonly #routes: RouteTable<string>;
+  readonly #cloudEvents: { source: string; mode: CloudEventsMode };
+  readonly #maxInFlight: number;
+  readonly #connector: Connector<Live>;
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #waiting: Array<() => void> = [];
+  #active = 0;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(url: string | URL, options: MqttPublisherOptions = {}) {
+    const parsed = new URL(String(url));
+    if (parsed.protocol !== 'mqtt:' && parsed.protocol !== 'mqtts:') {
+      throw new TypeError(`the publisher URL must use mqtt: or mqtts:, got ${redactUrl(parsed)}`);
+    }
+
+    const fallback = checkTopic(options.topic ?? 'outbox/{type}', 'mqtt.topic');
+    this.#routes = new RouteTable('mqtt.routes', options.routes, fallback, checkTopic);
+    this.#cloudEvents = resolveCloudEventsOptions(options.cloudEvents);
+    this.#maxInFlight = positiveNumber('mqtt.maxInFlight', options.maxInFlight, 1000);
+    const clientOptions: IClientOptions = {
+      protocolVersion: 5,
+      clean: true,
+      clientId: options.clientId ?? `outbox-${randomBytes(6).toString('hex')}`,
+      connectTimeout: positiveNumber(
+        'mqtt.connectTimeoutMs',
+        options.connectTimeoutMs,
+        DEFAULT_CONNECT_TIMEOUT_MS,
+      ),
+      reconnectPeriod: positiveNumber('mqtt.reconnectPeriodMs', options.reconnectPeriodMs, 500),
+      ...(options.tls as object),
+    };
+
+    this.#connector = new Connector<Live>({
+      describe: redactUrl(parsed),
+      open: () => this.#open(parsed.toString(), clientOptions),
+      close: (live) => live.client.endAsync(),
+    });
+  }
+
+  #open(url: string, options: IClientOptions): Promise<Live> {
+    return new Promise<Live>((resolve, reject) => {
+      const client = mqtt.connect(url, options);
+      const fail = (error: Error) => {
+        client.end(true);
+        reject(error);
+      };
+      client.once('error', fail);
+      client.once('connect', (connack: IConnackPacket) => {
+        client.off('error', fail);
+        client.on('error', () => undefined);
+        const window = connack.properties?.receiveMaximum ?? 65_535;
+        resolve({ client, window: Math.min(window, this.#maxInFlight) });
+      });
+    });
+  }
+
+  /** Connects (when not connected). */
+  async check(signal?: AbortSignal): Promise<void> {
+    await this.#connector.get(signal);
+  }
+
+  async publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
+    if (this.#closed) throw closedError(this.name);
+
+    const live = await this.#connector.get(options.signal);
+    await this.#acquire(live, options.signal, event.id);
+    const work = this.#send(live, event).finally(() => this.#release());
+    this.#inFlight.add(work);
+    const forget = () => this.#inFlight.delete(work);
+    work.then(forget, forget);
+
+    return raceSignal(work, options.signal, `event ${event.id} to MQTT`);
+  }
+
+  /** Waits for room in the window of unacknowledged publishes. */
+  #acquire(live: Live, signal: AbortSignal, id: string): Promise<void> {
+    if (this.#active < live.window) {
+      this.#active += 1;
+
+      return Promise.resolve();
+    }
+
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        const index = this.#waiting.indexOf(grant);
+        if (index >= 0) this.#waiting.splice(index, 1);
+        reject(abortedError(signal, `event ${id} to MQTT`));
+      };
+      const grant = () => {
+        signal.removeEventListener('abort', onAbort);
+        this.#active += 1;
+        resolve();
+      };
+      this.#waiting.push(grant);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #release(): void {
+    this.#active -= 1;
+    this.#waiting.shift()?.();
+  }
+
+  #send(live: Live, event: OutboxEvent): Promise<void> {
+    const topic = renderTemplate(this.#routes.resolve(event.type), event);
+    if (WILDCARD.test(topic)) {
+      return Promise.reject(
+        new PublishError(
+          `event ${event.id} renders the invalid MQTT topic ${JSON.stringify(topic)}`,
+          'permanent',
+        ),
+      );
+    }
+
+    const encoded = encodeCloudEvent(event, this.#cloudEvents);
+    const userProperties: Record<string, string> = { id: event.id };
+    if (encoded.mode === 'binary') {
+      for (const [name, value] of attributeEntries(encoded.attributes)) {
+        userProperties[name] = value;
+      }
+    }
+    for (const [name, value] of Object.entries(encoded.headers)) userProperties[name] ??= value;
+
+    return new Promise<void>((resolve, reject) => {
+      live.client.publish(
+        topic,
+        encoded.body,
+        { qos: 1, properties: { contentType: encoded.contentType, userProperties } },
+        (error) => {
+          if (error === undefined || error === null) resolve();
+          else reject(toPublishError(error, `MQTT publish of event ${event.id}`, classify(error)));
+        },
+      );
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= (async () => {
+      await Promise.allSettled([...this.#inFlight]);
+      await this.#connector.close();
+    })();
+
+    return this.#closing;
+  }
+}

@@ -1,0 +1,221 @@
+import { connect, headers as natsHeaders } from 'nats';
+import type { JetStreamClient, MsgHdrs, NatsConnection } from 'nats';
+import type { OutboxEvent } from '../event.js';
+import { PublishError } from './contract.js';
+import type { Publisher, PublishOptions } from './contract.js';
+import { encodeCloudEvent, prefixedAttributes, resolveCloudEventsOptions } from './cloudevents.js';
+import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
+import { Connector } from './connector.js';
+import { closedError, raceSignal, toPublishError } from './errors.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber } from './options.js';
+import type { TlsOptions } from './options.js';
+import { redactUrl } from './redact.js';
+import { RouteTable, renderTemplate, validateTemplate } from './routing.js';
+import type { RouteMap } from './routing.js';
+
+export interface NatsPublisherOptions {
+  /** Subject template per event type (see `RouteMap`); `{type}` and `{key}` are replaced. */
+  routes?: RouteMap<string>;
+  /** The subject template of types the routes do not name. Default: `outbox.{type}`. */
+  subject?: string;
+  /** CloudEvents source and content mode (binary: attributes as `ce-` headers). */
+  cloudEvents?: CloudEventsOptions;
+  /** Milliseconds to wait for JetStream's acknowledgement of a publish. Default: 5000. */
+  ackTimeoutMs?: number;
+  /** Milliseconds to wait for the connection. Default: 10000. */
+  connectTimeoutMs?: number;
+  /** Milliseconds between reconnection attempts after the server went away. Default: 250. */
+  reconnectWaitMs?: number;
+  /** TLS settings, for a server that requires TLS. */
+  tls?: TlsOptions;
+}
+
+const BAD_SUBJECT = /[\s*>]|^\.|\.$|\.\./;
+
+function checkSubject(template: unknown, where: string): string {
+  const value = validateTemplate(template, where);
+  if (BAD_SUBJECT.test(value.replace(/\{(type|key)\}/g, 'x'))) {
+    throw new TypeError(
+      `${where} must be a NATS subject without wildcards, spaces or empty tokens, got ` +
+        JSON.stringify(value),
+    );
+  }
+
+  return value;
+}
+
+/** A subject a template produces, for start-up checks: the type a pattern would match. */
+function sampleSubject(template: string, type: string): string {
+  return template.replaceAll('{type}', type).replaceAll('{key}', 'key');
+}
+
+/** 4xx JetStream answers are refusals (bad message, over a limit); the rest may pass later. */
+function classify(error: unknown): 'retryable' | 'permanent' | 'overload' {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'BAD_HEADER' || code === 'BAD_SUBJECT' || code === 'MAX_PAYLOAD_EXCEEDED') {
+    return 'permanent';
+  }
+
+  const api = (error as { api_error?: { code?: number; description?: string } }).api_error;
+  if (api?.code === undefined) return 'retryable';
+  if (
+    /maximum (messages|bytes)|resource limits|insufficient resources/i.test(api.description ?? '')
+  )
+    return 'overload';
+
+  return api.code >= 400 && api.code < 500 ? 'permanent' : 'retryable';
+}
+
+interface Live {
+  connection: NatsConnection;
+  jetstream: JetStreamClient;
+}
+
+/**
+ * Publishes to NATS JetStream. Each publish resolves on the stream's acknowledgement; many run
+ * at once on one connection. The event id is the `Nats-Msg-Id`, so the stream drops a publish it
+ * has already stored within its duplicate window (and the publish counts as delivered).
+ */
+export class NatsPublisher implements Publisher {
+  readonly name = 'nats';
+  readonly #routes: RouteTable<string>;
+  readonly #samples: string[];
+  readonly #cloudEvents: { source: string; mode: CloudEventsMode };
+  readonly #ackTimeoutMs: number;
+  readonly #connector: Connector<Live>;
+  readonly #inFlight = new Set<Promise<void>>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(url: string | URL, options: NatsPublisherOptions = {}) {
+    const parsed = new URL(String(url));
+    if (parsed.protocol !== 'nats:') {
+      throw new TypeError(`the publisher URL must use nats:, got ${redactUrl(parsed)}`);
+    }
+
+    const fallback = checkSubject(options.subject ?? 'outbox.{type}', 'nats.subject');
+    this.#routes = new RouteTable('nats.routes', options.routes, fallback, checkSubject);
+    this.#samples = [sampleSubject(fallback, 'type')];
+    for (const [pattern, template] of Object.entries(options.routes ?? {})) {
+      const type = pattern === '*' ? 'type' : pattern.replace(/\*$/, 'type');
+      this.#samples.push(sampleSubject(checkSubject(template, 'nats.routes'), type));
+    }
+
+    this.#cloudEvents = resolveCloudEventsOptions(options.cloudEvents);
+    this.#ackTimeoutMs = positiveNumber('nats.ackTimeoutMs', options.ackTimeoutMs, 5000);
+    const timeout = positiveNumber(
+      'nats.connectTimeoutMs',
+      options.connectTimeoutMs,
+      DEFAULT_CONNECT_TIMEOUT_MS,
+    );
+    const reconnectTimeWait = positiveNumber('nats.reconnectWaitMs', options.reconnectWaitMs, 250);
+    const server = `${parsed.hostname}:${parsed.port || '4222'}`;
+    const auth =
+      parsed.password !== ''
+        ? { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) }
+        : parsed.username !== ''
+          ? { token: decodeURIComponent(parsed.username) }
+          : {};
+    const tls = options.tls ? { tls: { ...options.tls } } : {};
+
+    this.#connector = new Connector<Live>({
+      describe: redactUrl(parsed),
+      open: async () => {
+        const connection = await connect({
+          servers: server,
+          name: 'outbox-dispatcher',
+          timeout,
+          reconnectTimeWait,
+          maxReconnectAttempts: -1,
+          ...auth,
+          ...(tls as object),
+        });
+        try {
+          await this.#checkStreams(connection);
+        } catch (error) {
+          await connection.close().catch(() => undefined);
+          throw error;
+        }
+
+        const live = { connection, jetstream: connection.jetstream() };
+        void connection.closed().then(() => this.#connector.lost(live));
+
+        return live;
+      },
+      close: async (live) => {
+        await live.connection.drain().catch(() => live.connection.close());
+      },
+    });
+  }
+
+  /** Every routed subject must be captured by a stream, or publishes would find no one. */
+  async #checkStreams(connection: NatsConnection): Promise<void> {
+    const manager = await connection.jetstreamManager();
+    for (const subject of this.#samples) {
+      try {
+        await manager.streams.find(subject);
+      } catch (error) {
+        throw new PublishError(
+          `no JetStream stream captures the subject ${JSON.stringify(subject)} of nats.routes ` +
+            'or nats.subject: create a stream for it first',
+          'permanent',
+          { cause: error },
+        );
+      }
+    }
+  }
+
+  /** Connects (when not connected) and checks that a stream captures each routed subject. */
+  async check(signal?: AbortSignal): Promise<void> {
+    await this.#connector.get(signal);
+  }
+
+  async publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
+    if (this.#closed) throw closedError(this.name);
+
+    const live = await this.#connector.get(options.signal);
+    const work = this.#send(live, event);
+    this.#inFlight.add(work);
+    const forget = () => this.#inFlight.delete(work);
+    work.then(forget, forget);
+
+    return raceSignal(work, options.signal, `event ${event.id} to NATS`);
+  }
+
+  async #send(live: Live, event: OutboxEvent): Promise<void> {
+    const subject = renderTemplate(this.#routes.resolve(event.type), event);
+    if (BAD_SUBJECT.test(subject)) {
+      throw new PublishError(
+        `event ${event.id} renders the invalid NATS subject ${JSON.stringify(subject)}`,
+        'permanent',
+      );
+    }
+
+    try {
+      const encoded = encodeCloudEvent(event, this.#cloudEvents);
+      const headers: MsgHdrs = natsHeaders();
+      for (const [name, value] of Object.entries(encoded.headers)) headers.set(name, value);
+      for (const [name, value] of Object.entries(prefixedAttributes(encoded, 'ce-'))) {
+        headers.set(name, value);
+      }
+      headers.set('content-type', encoded.contentType);
+      await live.jetstream.publish(subject, encoded.body, {
+        msgID: event.id,
+        headers,
+        timeout: this.#ackTimeoutMs,
+      });
+    } catch (error) {
+      throw toPublishError(error, `JetStream publish of event ${event.id}`, classify(error));
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= (async () => {
+      await Promise.allSettled([...this.#inFlight]);
+      await this.#connector.close();
+    })();
+
+    return this.#closing;
+  }
+}

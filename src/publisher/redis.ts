@@ -1,0 +1,203 @@
+import { Redis } from 'ioredis';
+import type { OutboxEvent } from '../event.js';
+import { PublishError } from './contract.js';
+import type { Publisher, PublishOptions } from './contract.js';
+import { attributeEntries, encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
+import { closedError, raceSignal, toPublishError } from './errors.js';
+import type { CloudEventsOptions } from './cloudevents.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, nonNegativeInteger, positiveNumber } from './options.js';
+import type { TlsOptions } from './options.js';
+import { redactUrl } from './redact.js';
+import { RouteTable, renderTemplate, validateTemplate } from './routing.js';
+import type { RouteMap } from './routing.js';
+
+export interface RedisPublisherOptions {
+  /** Stream key template per event type (see `RouteMap`); `{type}` and `{key}` are replaced. */
+  routes?: RouteMap<string>;
+  /** The stream key template of types the routes do not name. Default: `outbox`. */
+  stream?: string;
+  /** Trim each stream to about this many entries (`MAXLEN ~`); 0 keeps all. Default: 0. */
+  maxLen?: number;
+  /**
+   * Seconds during which a republished event id is dropped (a `<stream>:dedup:<id>` key is set
+   * with the entry, atomically, by a script). 0 turns deduplication off. Default: 0.
+   */
+  dedupWindowSeconds?: number;
+  /** The CloudEvents `source`. Redis always gets one field per attribute (no content mode). */
+  cloudEvents?: Pick<CloudEventsOptions, 'source'>;
+  /** Milliseconds to wait for the connection. Default: 10000. */
+  connectTimeoutMs?: number;
+  /** TLS settings for `rediss:` URLs. */
+  tls?: TlsOptions;
+}
+
+const DEDUP_SCRIPT = `
+local existing = redis.call('GET', KEYS[2])
+if existing then return existing end
+local id
+if ARGV[2] ~= '0' then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+else
+  id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+end
+redis.call('SET', KEYS[2], id, 'EX', ARGV[1])
+return id`;
+
+type DedupRedis = Redis & {
+  outboxXadd(stream: string, dedupKey: string, ...args: string[]): Promise<string>;
+};
+
+/** Redis answers that a retry cannot fix, and those that mean the server is full. */
+function classify(error: unknown): 'retryable' | 'permanent' | 'overload' {
+  if (!(error instanceof Error) || error.name !== 'ReplyError') return 'retryable';
+  if (/^OOM/.test(error.message)) return 'overload';
+  if (/^(LOADING|BUSY|READONLY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN|NOSCRIPT)/.test(error.message)) {
+    return 'retryable';
+  }
+
+  return 'permanent';
+}
+
+/**
+ * Appends each event to a Redis stream with `XADD`, one field per CloudEvents attribute plus
+ * `data`, and counts it delivered on the reply. Commands from concurrent publishes are sent
+ * together (auto-pipelining), so many are in flight on one connection.
+ */
+export class RedisPublisher implements Publisher {
+  readonly name = 'redis';
+  readonly #redis: DedupRedis;
+  readonly #routes: RouteTable<string>;
+  readonly #maxLen: number;
+  readonly #dedupWindow: number;
+  readonly #source: string;
+  readonly #inFlight = new Set<Promise<void>>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #checked: Promise<void> | undefined;
+
+  constructor(url: string | URL, options: RedisPublisherOptions = {}) {
+    const parsed = new URL(String(url));
+    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+      throw new TypeError(`the publisher URL must use redis: or rediss:, got ${redactUrl(parsed)}`);
+    }
+
+    const fallback = validateTemplate(options.stream ?? 'outbox', 'redis.stream');
+    this.#routes = new RouteTable('redis.routes', options.routes, fallback, validateTemplate);
+    this.#maxLen = nonNegativeInteger('redis.maxLen', options.maxLen, 0);
+    this.#dedupWindow = nonNegativeInteger(
+      'redis.dedupWindowSeconds',
+      options.dedupWindowSeconds,
+      0,
+    );
+    this.#source = resolveCloudEventsOptions(options.cloudEvents).source;
+    const connectTimeout = positiveNumber(
+      'redis.connectTimeoutMs',
+      options.connectTimeoutMs,
+      DEFAULT_CONNECT_TIMEOUT_MS,
+    );
+    this.#redis = new Redis(parsed.toString(), {
+      lazyConnect: true,
+      enableAutoPipelining: true,
+      connectTimeout,
+      maxRetriesPerRequest: 2,
+      retryStrategy: (times) => Math.min(50 * times, 1000),
+      ...(options.tls ? { tls: { ...options.tls } } : {}),
+    }) as DedupRedis;
+    this.#redis.on('error', () => undefined);
+    this.#redis.defineCommand('outboxXadd', { numberOfKeys: 2, lua: DEDUP_SCRIPT });
+  }
+
+  /** Connects, and checks that no routed stream key holds something other than a stream. */
+  check(signal?: AbortSignal): Promise<void> {
+    this.#checked ??= this.#check().catch((error: unknown) => {
+      this.#checked = undefined;
+      throw error;
+    });
+
+    return signal === undefined ? this.#checked : raceSignal(this.#checked, signal, 'Redis check');
+  }
+
+  async #check(): Promise<void> {
+    try {
+      if (this.#redis.status === 'wait') await this.#redis.connect();
+    } catch (error) {
+      throw toPublishError(error, 'connecting to Redis');
+    }
+
+    for (const stream of this.#routes.routes()) {
+      if (stream.includes('{')) continue;
+
+      const type = await this.#redis.type(stream);
+      if (type !== 'none' && type !== 'stream') {
+        throw new PublishError(
+          `the Redis key ${JSON.stringify(stream)} of redis.stream or redis.routes holds a ` +
+            `${type}, not a stream`,
+          'permanent',
+        );
+      }
+    }
+  }
+
+  async publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
+    if (this.#closed) throw closedError(this.name);
+
+    const work = this.#send(event);
+    this.#inFlight.add(work);
+    const forget = () => this.#inFlight.delete(work);
+    work.then(forget, forget);
+
+    return raceSignal(work, options.signal, `event ${event.id} to Redis`);
+  }
+
+  /** The stream entry: `id`, the other attributes, `datacontenttype`, headers, then `data`. */
+  #fields(event: OutboxEvent): string[] {
+    const encoded = encodeCloudEvent(event, { source: this.#source, mode: 'binary' });
+    const fields: string[] = [];
+    for (const [name, value] of attributeEntries(encoded.attributes)) fields.push(name, value);
+    fields.push('datacontenttype', encoded.contentType);
+    for (const [name, value] of Object.entries(encoded.headers)) {
+      fields.push(`header:${name}`, value);
+    }
+    fields.push('data', encoded.body.toString('utf8'));
+
+    return fields;
+  }
+
+  async #send(event: OutboxEvent): Promise<void> {
+    const stream = renderTemplate(this.#routes.resolve(event.type), event);
+    try {
+      const fields = this.#fields(event);
+      if (this.#dedupWindow > 0) {
+        await this.#redis.outboxXadd(
+          stream,
+          `${stream}:dedup:${event.id}`,
+          String(this.#dedupWindow),
+          String(this.#maxLen),
+          ...fields,
+        );
+      } else if (this.#maxLen > 0) {
+        await this.#redis.xadd(stream, 'MAXLEN', '~', this.#maxLen, '*', ...fields);
+      } else {
+        await this.#redis.xadd(stream, '*', ...fields);
+      }
+    } catch (error) {
+      throw toPublishError(error, `XADD of event ${event.id} to ${stream}`, classify(error));
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= (async () => {
+      await Promise.allSettled([...this.#inFlight]);
+      if (this.#redis.status === 'wait' || this.#redis.status === 'end') {
+        this.#redis.disconnect();
+
+        return;
+      }
+
+      await this.#redis.quit().catch(() => this.#redis.disconnect());
+    })();
+
+    return this.#closing;
+  }
+}
