@@ -19,7 +19,6 @@ export type {
 } from './cloudevents.js';
 export type { RouteMap } from './routing.js';
 export type { TlsOptions } from './options.js';
-export { redactUrl } from './redact.js';
 export { toPublishError } from './errors.js';
 export { AmqpPublisher } from './amqp.js';
 export type { AmqpPublisherOptions, AmqpRoute } from './amqp.js';

@@ -34,7 +34,7 @@ export interface MqttPublisherOptions {
   tls?: TlsOptions;
 }
 
-const WILDCARD = /[+#\u0000]/;
+const WILDCARD = /[+#]|\0/;
 
 function checkTopic(template: unknown, where: string): string {
   const value = validateTemplate(template, where);
