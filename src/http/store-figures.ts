@@ -1,0 +1,85 @@
+import type { OutboxStats, OutboxStore } from '../store/contract.js';
+import { redactSecrets } from './redact.js';
+import type { DispatcherSurface } from './surface.js';
+
+/** The outbox figures as last read, shared by `/metrics`, `/api/status` and the dashboard. */
+export interface FiguresSnapshot {
+  stats: OutboxStats | null;
+  /** When `stats` was read. */
+  at: Date | null;
+  paused: string[];
+  /** Why the last read failed, or `null` when it succeeded. */
+  error: string | null;
+}
+
+/**
+ * Reads the store's figures at an interval so that scrapes and page refreshes never query the
+ * database. When the dispatcher read them recently itself (its status carries them), those are
+ * reused instead of asking the store again.
+ */
+export class StoreFigures {
+  #snapshot: FiguresSnapshot = { stats: null, at: null, paused: [], error: null };
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: OutboxStore,
+    private readonly dispatcher: DispatcherSurface,
+    private readonly intervalMs: number,
+  ) {}
+
+  get snapshot(): FiguresSnapshot {
+    return this.#snapshot;
+  }
+
+  /** Reads once now, then every `intervalMs`. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.#timer = setInterval(() => void this.refresh(), this.intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  /**
+   * Reads the figures. `force` always asks the store (after an operator's action); otherwise the
+   * dispatcher's own recent reading is used when it is fresher than the interval.
+   */
+  refresh(force = false): Promise<void> {
+    if (this.#running && !force) {
+      return this.#running;
+    }
+
+    const running = this.#read(force).finally(() => {
+      if (this.#running === running) {
+        this.#running = undefined;
+      }
+    });
+    this.#running = running;
+
+    return running;
+  }
+
+  async #read(force: boolean): Promise<void> {
+    const status = this.dispatcher.getStatus();
+    const fresh =
+      status.store !== null &&
+      status.storeStatsAt !== null &&
+      Date.now() - status.storeStatsAt.getTime() < this.intervalMs;
+    try {
+      if (fresh && !force && status.store !== null && status.storeStatsAt !== null) {
+        const paused = await this.store.listPaused();
+        this.#snapshot = { stats: status.store, at: status.storeStatsAt, paused, error: null };
+
+        return;
+      }
+
+      const [stats, paused] = await Promise.all([this.store.stats(), this.store.listPaused()]);
+      this.#snapshot = { stats, at: new Date(), paused: paused.sort(), error: null };
+    } catch (error) {
+      this.#snapshot = { ...this.#snapshot, error: redactSecrets(error) };
+    }
+  }
+}
