@@ -4,3 +4,4 @@ export type { Publisher, PublishOptions, PublishFailureKind } from './publisher/
 export { PublishError, isPublishError } from './publisher/contract.js';
 export * from './publisher/index.js';
 export * from './store/index.js';
+export * from './limiter/index.js';

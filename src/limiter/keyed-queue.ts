@@ -1,0 +1,151 @@
+import { TaskList } from './task.js';
+import type { Task } from './task.js';
+
+/** The lane of one key: its tasks waiting, how many run, its place in the round-robin ring. */
+export class KeyState {
+  readonly list = new TaskList();
+  active = 0;
+  /** Tasks of this key parked outside a full queue: they keep the lane alive. */
+  parked = 0;
+  ringNext: KeyState | null = null;
+  ringPrev: KeyState | null = null;
+
+  constructor(
+    readonly key: string | undefined,
+    readonly cap: number,
+  ) {}
+
+  get idle(): boolean {
+    return this.active === 0 && this.list.size === 0 && this.parked === 0;
+  }
+}
+
+/**
+ * Per-key lanes served round robin. A lane is in the ring while it has waiting tasks and runs
+ * fewer than its cap, so the next task to start is always at the cursor: O(1) per start, and one
+ * hot key gets one turn per round like every other. Lanes are forgotten as soon as they are idle,
+ * so the table holds only live keys. Tasks without a key share one lane with no per-key cap.
+ */
+export class KeyedQueue {
+  readonly #lanes = new Map<string | undefined, KeyState>();
+  #cursor: KeyState | null = null;
+
+  constructor(
+    readonly cap: number,
+    readonly maxKeys: number,
+  ) {}
+
+  /** Live keys (running or waiting). */
+  get size(): number {
+    return this.#lanes.size;
+  }
+
+  /** The lane of `key`, created if needed; null if the table is full. */
+  lane(key: string | undefined): KeyState | null {
+    let lane = this.#lanes.get(key);
+    if (lane !== undefined) return lane;
+    if (key !== undefined && this.#lanes.size >= this.maxKeys) return null;
+
+    lane = new KeyState(key, key === undefined ? Infinity : this.cap);
+    this.#lanes.set(key, lane);
+
+    return lane;
+  }
+
+  /** Forgets `lane` if nothing runs or waits in it (a lane created for a refused task). */
+  forgetIfIdle(lane: KeyState): void {
+    if (lane.idle && this.#lanes.get(lane.key) === lane) this.#lanes.delete(lane.key);
+  }
+
+  /** The next task to start, or null if every waiting key is at its cap. */
+  peek(): Task | null {
+    return this.#cursor === null ? null : this.#cursor.list.head;
+  }
+
+  push(task: Task, lane: KeyState): void {
+    lane.list.push(task);
+    if (lane.ringNext === null && lane.active < lane.cap) this.#join(lane);
+  }
+
+  /** Takes the task at the cursor and moves the cursor on to the next key. */
+  take(): Task | null {
+    const lane = this.#cursor;
+    if (lane === null) return null;
+
+    const task = lane.list.shift();
+    lane.active += 1;
+    if (lane.list.size === 0 || lane.active >= lane.cap) this.#leave(lane);
+    else this.#cursor = lane.ringNext;
+
+    return task;
+  }
+
+  /** A task of `lane` started without waiting. */
+  startedDirect(lane: KeyState): void {
+    lane.active += 1;
+  }
+
+  /** A task of `lane` finished. */
+  finished(lane: KeyState): void {
+    lane.active -= 1;
+    if (lane.list.size > 0) {
+      if (lane.ringNext === null && lane.active < lane.cap) this.#join(lane);
+
+      return;
+    }
+    this.forgetIfIdle(lane);
+  }
+
+  /** Removes a waiting task (aborted, dropped, handed back). */
+  remove(task: Task, lane: KeyState): void {
+    lane.list.remove(task);
+    if (lane.list.size === 0 && lane.ringNext !== null) this.#leave(lane);
+    this.forgetIfIdle(lane);
+  }
+
+  /** The lane with the most waiting tasks (the one that pays under `drop-oldest`). O(keys). */
+  busiest(): KeyState | null {
+    let busiest: KeyState | null = null;
+    for (const lane of this.#lanes.values()) {
+      if (lane.list.size > (busiest?.list.size ?? 0)) busiest = lane;
+    }
+
+    return busiest;
+  }
+
+  /** Every lane, for hand-back at shutdown. */
+  lanes(): IterableIterator<KeyState> {
+    return this.#lanes.values();
+  }
+
+  /** Joins the ring just before the cursor: last in the current round. */
+  #join(lane: KeyState): void {
+    const cursor = this.#cursor;
+    if (cursor === null) {
+      lane.ringNext = lane;
+      lane.ringPrev = lane;
+      this.#cursor = lane;
+
+      return;
+    }
+    const last = cursor.ringPrev as KeyState;
+    last.ringNext = lane;
+    lane.ringPrev = last;
+    lane.ringNext = cursor;
+    cursor.ringPrev = lane;
+  }
+
+  #leave(lane: KeyState): void {
+    const next = lane.ringNext as KeyState;
+    if (next === lane) {
+      this.#cursor = null;
+    } else {
+      const prev = lane.ringPrev as KeyState;
+      prev.ringNext = next;
+      next.ringPrev = prev;
+      if (this.#cursor === lane) this.#cursor = next;
+    }
+    lane.ringNext = null;
+    lane.ringPrev = null;
+  }
+}

@@ -1,0 +1,113 @@
+import type { KeyState } from './keyed-queue.js';
+
+/** What a task's function receives. */
+export interface TaskContext {
+  /**
+   * Aborted when the task should stop: its caller's signal aborted, its timeout expired, or a
+   * `drain()` reached its deadline. Created on first read, so tasks that never look cost nothing.
+   */
+  readonly signal: AbortSignal;
+}
+
+// Bits of Task.flags.
+export const SAMPLED = 1; // timed for the histograms
+export const WAITER = 2; // a runAll worker waiting for a slot, not a run() call
+export const SETTLED = 4; // the caller's promise is settled already (abort, timeout, drain)
+export const RECORDED = 8; // the outcome was counted already (timeout)
+export const QUEUED = 16;
+export const PARKED = 32; // waiting for room in a full queue (overflow 'wait')
+export const RUNNING = 64;
+export const TIMED_OUT = 128;
+export const PROBE = 256; // started on a half-open probe permit
+export const PERMIT = 512; // started on a closed-breaker permit
+
+/** The parts of a task that only some tasks need: allocated on demand. */
+export class TaskExtra {
+  item: unknown = undefined;
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  controller: AbortController | undefined = undefined;
+  reason: unknown = undefined;
+  timer: unknown = undefined;
+  timeoutMs = 0;
+}
+
+/**
+ * One task: a node of an intrusive doubly linked list (the queue while it waits, the running list
+ * while it runs) and the context its function receives. It holds what the hot path needs and
+ * nothing else; nothing references it once it has settled.
+ */
+export class Task implements TaskContext {
+  fn: ((ctx: TaskContext) => unknown) | null;
+  /** Settles the caller's promise; a rejection is passed as a rejected promise. */
+  resolve: ((value: unknown) => void) | null = null;
+  next: Task | null = null;
+  prev: Task | null = null;
+  key: KeyState | null = null;
+  /** When it was queued (sampled tasks only), clock milliseconds. */
+  queuedAt = 0;
+  x: TaskExtra | null = null;
+  flags = 0;
+
+  constructor(fn: ((ctx: TaskContext) => unknown) | null) {
+    this.fn = fn;
+  }
+
+  get signal(): AbortSignal {
+    const extra = (this.x ??= new TaskExtra());
+    if (extra.controller === undefined) {
+      extra.controller = new AbortController();
+      if (extra.reason !== undefined) extra.controller.abort(extra.reason);
+    }
+
+    return extra.controller.signal;
+  }
+
+  /** Tells the running function to stop (through its signal if it has read it). */
+  abort(reason: unknown): void {
+    const extra = (this.x ??= new TaskExtra());
+    if (extra.reason !== undefined) return;
+
+    extra.reason = reason;
+    extra.controller?.abort(reason);
+  }
+}
+
+/** An intrusive doubly linked list of tasks: O(1) push, shift and removal. */
+export class TaskList {
+  head: Task | null = null;
+  tail: Task | null = null;
+  size = 0;
+
+  push(task: Task): void {
+    task.next = null;
+    task.prev = this.tail;
+    if (this.tail === null) this.head = task;
+    else this.tail.next = task;
+    this.tail = task;
+    this.size += 1;
+  }
+
+  shift(): Task | null {
+    const task = this.head;
+    if (task === null) return null;
+
+    this.head = task.next;
+    if (this.head === null) this.tail = null;
+    else this.head.prev = null;
+    task.next = null;
+    this.size -= 1;
+
+    return task;
+  }
+
+  remove(task: Task): void {
+    if (task.prev === null) this.head = task.next;
+    else task.prev.next = task.next;
+    if (task.next === null) this.tail = task.prev;
+    else task.next.prev = task.prev;
+    task.next = null;
+    task.prev = null;
+    this.size -= 1;
+  }
+}
