@@ -272,12 +272,13 @@ export function runPublisherConformance(target: ConformanceTarget): void {
           makeEvent({ key: `k${index % 100}` }),
         );
         let confirmed = 0;
+        let retries = 0;
         let restarted: Promise<void> | undefined;
         let next = 0;
         const worker = async () => {
           while (next < events.length) {
             const event = events[next++]!;
-            await publishUntilConfirmed(publisher, event);
+            retries += (await publishUntilConfirmed(publisher, event)) - 1;
             confirmed += 1;
             if (confirmed === 1500) restarted = restart();
           }
@@ -293,12 +294,14 @@ export function runPublisherConformance(target: ConformanceTarget): void {
         if (target.stored === undefined) await waitFor(seen, 'every event', 30_000);
         await publisher.close();
         await consumer.close();
+        seen();
         if (target.stored !== undefined) {
           for (const message of await target.stored()) ids.add(message.id);
         }
 
         const missing = events.filter((event) => !ids.has(event.id)).length;
         assert.equal(missing, 0, `${missing} of 5000 events were lost`);
+        assert.ok(retries > 0, 'the restart should have failed some publishes');
       });
     }
   });
