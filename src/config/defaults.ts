@@ -3,6 +3,12 @@
  * table (`settings.ts`) all read them from here, so a default is changed once.
  */
 export const DEFAULTS = {
+  /** The outbox table. */
+  table: 'outbox',
+  /** The schema of the outbox table (PostgreSQL). */
+  schema: 'public',
+  /** Whether to wake on the database's insert notifications. */
+  notify: true,
   /** Where events are published. */
   publisherUrl: 'stdout:',
   /** The longest sleep between two claims while the outbox is empty, in milliseconds. */

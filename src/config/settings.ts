@@ -9,6 +9,12 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export interface OutboxConfig {
   /** The outbox database: `postgres://…`, `sqlite:path` or a plain file path. No default. */
   databaseUrl: string | null;
+  /** The outbox table. Default `outbox`. */
+  table: string;
+  /** The schema of the outbox table (PostgreSQL only). Default `public`. */
+  schema: string;
+  /** Wake on the database's insert notifications (PostgreSQL LISTEN). Default `true`. */
+  notify: boolean;
   /** Where events go: `stdout:`, `http(s)://…`, or a broker URL. Default `stdout:`. */
   publisherUrl: string;
   /** Options passed through to the publisher factory as they are. Default `{}`. */
@@ -89,6 +95,15 @@ const asOptionalNumber = (text: string): unknown =>
 
 const asOptionalString = (text: string): unknown => (text.trim() === '' ? null : text.trim());
 
+const asBoolean = (text: string): unknown => {
+  const value = text.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+
+  return ['0', 'false', 'no', 'off'].includes(value) ? false : text;
+};
+
+const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/);
+
 const asJson = (text: string): unknown => {
   try {
     return JSON.parse(text) as unknown;
@@ -140,6 +155,36 @@ export const SETTINGS: readonly SettingSpec[] = [
     fromString: (text) => text.trim(),
     schema: databaseUrlSchema,
     secret: 'url',
+  },
+  {
+    name: 'table',
+    env: 'OUTBOX_TABLE',
+    flag: 'table',
+    description: 'The outbox table',
+    shownDefault: DEFAULTS.table,
+    expected: 'an identifier: letters, digits and _, at most 63, not starting with a digit',
+    fromString: (text) => text.trim(),
+    schema: identifier,
+  },
+  {
+    name: 'schema',
+    env: 'OUTBOX_SCHEMA',
+    flag: 'schema',
+    description: 'The schema of the outbox table (PostgreSQL only)',
+    shownDefault: DEFAULTS.schema,
+    expected: 'an identifier: letters, digits and _, at most 63, not starting with a digit',
+    fromString: (text) => text.trim(),
+    schema: identifier,
+  },
+  {
+    name: 'notify',
+    env: 'OUTBOX_NOTIFY',
+    flag: 'notify',
+    description: 'Wake on insert notifications (PostgreSQL LISTEN); off behind PgBouncer',
+    shownDefault: String(DEFAULTS.notify),
+    expected: 'true or false',
+    fromString: asBoolean,
+    schema: z.boolean(),
   },
   {
     name: 'publisherUrl',
@@ -348,6 +393,9 @@ export const SETTINGS: readonly SettingSpec[] = [
 export function defaultConfig(): OutboxConfig {
   return {
     databaseUrl: null,
+    table: DEFAULTS.table,
+    schema: DEFAULTS.schema,
+    notify: DEFAULTS.notify,
     publisherUrl: DEFAULTS.publisherUrl,
     publisherOptions: {},
     pollIntervalMs: DEFAULTS.pollIntervalMs,

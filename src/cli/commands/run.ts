@@ -1,0 +1,113 @@
+import type { Logger } from 'pino';
+import { redactConfig, redactUrl } from '../../config/index.js';
+import type { OutboxConfig } from '../../config/index.js';
+import { OutboxDispatcher } from '../../dispatcher/index.js';
+import { startHttpServer } from '../../http/index.js';
+import {
+  checkPublisher,
+  message,
+  openPublisher,
+  openStore,
+  pingStore,
+  readConfig,
+} from '../context.js';
+import { createLogger } from '../logger.js';
+import { untilStopSignal } from '../signals.js';
+
+export interface RunOptions {
+  migrate?: boolean;
+  [flag: string]: unknown;
+}
+
+/** Builds the dispatcher's options from the configuration. */
+export function dispatcherSettings(config: OutboxConfig) {
+  return {
+    concurrency: config.concurrency,
+    batchSize: config.batchSize,
+    pollIntervalMs: config.pollIntervalMs,
+    leaseMs: config.leaseMs,
+    publishTimeoutMs: config.publishTimeoutMs,
+    maxAttempts: config.maxAttempts,
+    retryBaseMs: config.retryBaseMs,
+    retryMaxMs: config.retryMaxMs,
+    typeConcurrency: config.typeConcurrency,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    memoryCheckIntervalMs: config.memoryCheckIntervalMs,
+    maxHeapPercent: config.maxHeapPercent,
+    statsIntervalMs: config.statsIntervalMs,
+  };
+}
+
+/**
+ * `outbox run`: checks the database and the publisher, applies the migrations, runs the
+ * dispatcher (and the HTTP server when a port is set) until SIGINT or SIGTERM, then stops
+ * gracefully and closes everything.
+ */
+export async function runCommand(options: RunOptions): Promise<void> {
+  const config = readConfig(options);
+  const logger = createLogger(config.logLevel);
+  const store = openStore(config);
+  const publisher = openPublisher(config);
+  let http: { url: string; close(): Promise<void> } | undefined;
+  let dispatcher: OutboxDispatcher | undefined;
+  const { signal, dispose } = untilStopSignal();
+  try {
+    await pingStore(store, config);
+    if (options.migrate !== false) await store.migrate();
+    await checkPublisher(publisher, config);
+
+    dispatcher = new OutboxDispatcher({
+      store,
+      publisher,
+      logger,
+      ...dispatcherSettings(config),
+    });
+    const failed = new Promise<never>((_, reject) => dispatcher?.once('error', reject));
+    logger.info(
+      {
+        config: redactConfig(config),
+        database: redactUrl(config.databaseUrl ?? ''),
+        publisherUrl: redactUrl(config.publisherUrl),
+      },
+      'starting',
+    );
+    await dispatcher.start();
+    if (config.httpPort !== null) {
+      http = await startHttpServer({
+        dispatcher,
+        store,
+        host: config.httpHost,
+        port: config.httpPort,
+        token: config.adminToken ?? undefined,
+        logger,
+      });
+      logger.info({ url: http.url }, 'HTTP server listening');
+    }
+
+    const received = await Promise.race([signal, failed]);
+    logger.info({ signal: received }, 'stopping gracefully (send the signal again to force)');
+  } finally {
+    await closeAll(logger, [
+      ['dispatcher', () => dispatcher?.stop()],
+      ['http', () => http?.close()],
+      ['publisher', () => publisher.close()],
+      ['store', () => store.close()],
+    ]);
+    dispose();
+    logger.flush();
+  }
+}
+
+/** Runs every cleanup step, even when an earlier one fails. */
+async function closeAll(
+  logger: Logger,
+  steps: [string, () => Promise<unknown> | undefined][],
+): Promise<void> {
+  for (const [name, step] of steps) {
+    try {
+      await step();
+    } catch (error) {
+      logger.error({ step: name, error: message(error) }, 'cleanup step failed');
+    }
+  }
+}

@@ -1,0 +1,625 @@
+import { EventEmitter } from 'node:events';
+import { getHeapStatistics } from 'node:v8';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import type { OutboxEvent } from '../event.js';
+import {
+  ConcurrencyLimiter,
+  MemoryMonitor,
+  isAbortedError,
+  isCircuitOpenError,
+  isQueueFullError,
+  isShuttingDownError,
+} from '../limiter/index.js';
+import type { Publisher } from '../publisher/contract.js';
+import type { AckResult, Claim, OutboxStats, OutboxStore } from '../store/contract.js';
+import { AckBuffer } from './acks.js';
+import type { AckOperation } from './acks.js';
+import { classifyForLimiter, safeMessage, toFailure } from './classify.js';
+import type {
+  DispatcherCounters,
+  DispatcherEventMap,
+  DispatcherState,
+  DispatcherStatus,
+  EventOutcome,
+} from './events.js';
+import { resolveOptions } from './options.js';
+import type { DispatcherOptions, ResolvedOptions } from './options.js';
+import { RetryPolicy } from './retry-policy.js';
+import { TypeGate } from './type-gate.js';
+
+/**
+ * What the claim loop is doing. The loop is a small state machine:
+ *
+ * - `waiting-for-room`: the limiter has no room (every slot busy, or the breaker open); it waits
+ *   for `limiter.onRoom()`, which also resolves when an open breaker turns half-open;
+ * - `claiming`: one claim query is running, for at most `min(batchSize, limiter.available)`
+ *   events, so that every claimed event starts at once;
+ * - `idle`: the last claim found nothing; it sleeps, cut short by a store wake-up or by an
+ *   acknowledgement (which may unblock a key), and each empty claim doubles the sleep up to
+ *   `pollIntervalMs`;
+ * - `backing-off`: the store failed; it sleeps with exponential backoff (up to
+ *   `storeRetryMaxMs`) and tries again, until `stop()`;
+ * - `stopped`: the loop has returned (after `stop()`).
+ */
+export type LoopState = 'waiting-for-room' | 'claiming' | 'idle' | 'backing-off' | 'stopped';
+
+interface Batch {
+  token: string;
+  total: number;
+  remaining: number;
+  succeeded: number;
+  failed: number;
+  startedAt: number;
+}
+
+const STORE_RETRY_MIN_MS = 100;
+const ACK_GRACE_MS = 5_000;
+
+/**
+ * The outbox dispatcher: claims events from a store under a lease, publishes them through the
+ * limiter (concurrency, one at a time per key, per-type limits, circuit breaker), and records
+ * each outcome (delivered, retried later, dead-lettered) in batched acknowledgements.
+ */
+export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
+  /** The limiter every publish runs through (read its statistics for metrics). */
+  readonly limiter: ConcurrencyLimiter;
+
+  readonly #options: ResolvedOptions;
+  readonly #store: OutboxStore;
+  readonly #publisher: Publisher;
+  readonly #logger: Logger;
+  readonly #retry: RetryPolicy;
+  readonly #gate: TypeGate;
+  readonly #acks: AckBuffer;
+  readonly #memory: MemoryMonitor;
+  readonly #stopController = new AbortController();
+  readonly #knownTypes = new Set<string>();
+  readonly #counters: DispatcherCounters = {
+    claimed: 0,
+    delivered: 0,
+    retried: 0,
+    deadLettered: 0,
+    released: 0,
+    refused: 0,
+  };
+
+  #state: DispatcherState = 'idle';
+  #loopState: LoopState = 'stopped';
+  #startedAt: Date | null = null;
+  #loop: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+  #wakeup: (() => void) | undefined;
+  #woken = false;
+  #unsubscribe: (() => void) | undefined;
+  #statsTimer: NodeJS.Timeout | undefined;
+  #stats: OutboxStats | null = null;
+  #statsAt: Date | null = null;
+  #paused: string[] = [];
+  #storeReachable = true;
+  #storeDownSince = 0;
+  #inFlight = 0;
+  #settled: (() => void) | undefined;
+
+  constructor(options: DispatcherOptions) {
+    super();
+    this.#options = resolveOptions(options);
+    this.#store = this.#options.store;
+    this.#publisher = this.#options.publisher;
+    this.#logger = (options.logger ?? pino({ level: 'silent' })).child({
+      component: 'dispatcher',
+      store: this.#store.kind,
+      publisher: this.#publisher.name,
+    });
+    this.#retry = new RetryPolicy({
+      retryBaseMs: this.#options.retryBaseMs,
+      retryMaxMs: this.#options.retryMaxMs,
+      maxAttempts: this.#options.maxAttempts,
+      random: this.#options.random,
+    });
+    this.#gate = new TypeGate(this.#options.typeConcurrency);
+    this.limiter = new ConcurrencyLimiter({
+      concurrency: this.#options.concurrency,
+      perKey: { concurrency: 1 },
+      timeout: this.#options.publishTimeoutMs,
+      breaker: this.#options.breaker === false ? false : (this.#options.breaker ?? {}),
+      whileOpen: 'reject',
+      adaptive: this.#options.adaptive ?? false,
+      classify: classifyForLimiter,
+    });
+    this.#acks = new AckBuffer(this.#store, {
+      flushMs: this.#options.ackFlushMs,
+      maxPending: this.#options.ackMaxPending,
+      retryMinMs: STORE_RETRY_MIN_MS,
+      retryMaxMs: this.#options.storeRetryMaxMs,
+      onResult: (operation, token, result) => this.#acknowledged(operation, token, result),
+      onError: (operation, error) => this.#storeFailed(operation, error),
+      onRecovered: (operation) => this.#storeRecovered(operation),
+    });
+    this.#memory = new MemoryMonitor({
+      interval: this.#options.memoryCheckIntervalMs,
+      threshold: this.#options.maxHeapPercent / 100,
+    });
+    this.#relayLimiterEvents();
+  }
+
+  /** The dispatcher's life state. */
+  get state(): DispatcherState {
+    return this.#state;
+  }
+
+  /** What the claim loop is doing now (see `LoopState`). */
+  get loopState(): LoopState {
+    return this.#loopState;
+  }
+
+  /**
+   * Starts the claim loop, the memory monitor and the figures refresh. Resolves once running;
+   * store failures after that are retried, never thrown. Calling it again while running is a
+   * no-op; a stopped dispatcher cannot start again (make a new one).
+   */
+  async start(): Promise<void> {
+    if (this.#state === 'starting' || this.#state === 'running') return;
+
+    if (this.#state !== 'idle') {
+      throw new Error(`a ${this.#state} dispatcher cannot start again; create a new one`);
+    }
+
+    this.#setState('starting');
+    this.#unsubscribe = this.#store.onWake(() => this.#wake());
+    this.#memory.start();
+    await this.#refreshStats();
+    this.#statsTimer = setInterval(() => void this.#refreshStats(), this.#options.statsIntervalMs);
+    this.#statsTimer.unref();
+    this.#startedAt = new Date();
+    this.#setState('running');
+    this.#logger.info(
+      {
+        concurrency: this.#options.concurrency,
+        batchSize: this.#options.batchSize,
+        leaseMs: this.#options.leaseMs,
+        pollIntervalMs: this.#options.pollIntervalMs,
+      },
+      'dispatcher started',
+    );
+    this.#loop = this.#run().catch((error: unknown) => {
+      this.#loopState = 'stopped';
+      this.#logger.fatal({ error: safeMessage(error) }, 'the claim loop failed');
+      if (this.listenerCount('error') > 0) {
+        this.emit('error', error instanceof Error ? error : new Error(safeMessage(error)));
+      }
+    });
+  }
+
+  /**
+   * Stops gracefully; idempotent (every call returns the same promise). It stops claiming, lets
+   * the events in flight finish for up to `timeout` ms (default `shutdownTimeoutMs`), aborts the
+   * rest through their signals (they are retried at once by whoever claims them next), releases
+   * every claimed event that did not start, writes the pending outcomes and stops the monitors.
+   * The store and the publisher stay open: their owner closes them.
+   */
+  stop(options: { timeout?: number } = {}): Promise<void> {
+    if (this.#stopping !== undefined) return this.#stopping;
+
+    const timeout = options.timeout ?? this.#options.shutdownTimeoutMs;
+    this.#stopping = this.#shutdown(timeout);
+
+    return this.#stopping;
+  }
+
+  /**
+   * Publishes one event through the limiter (its slot, its key, the breaker, the publish
+   * timeout) and says what should become of it. It records nothing in the store: the claim loop
+   * does, with the claim's token. Never rejects.
+   */
+  async processEvent(
+    event: OutboxEvent,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<EventOutcome> {
+    const started = performance.now();
+    try {
+      await this.limiter.run(({ signal }) => this.#publisher.publish(event, { signal }), {
+        key: event.key ?? undefined,
+        signal: options.signal,
+        item: event,
+      });
+
+      return { kind: 'delivered', durationMs: performance.now() - started };
+    } catch (error) {
+      const durationMs = performance.now() - started;
+      if (isShuttingDownError(error) || isCircuitOpenError(error) || isQueueFullError(error)) {
+        return { kind: 'unstarted', reason: safeMessage(error) };
+      }
+
+      const failure = toFailure(error);
+      const decision = this.#retry.decide({ attempts: event.attempts, ...failure });
+      if (decision.action === 'dead') return { kind: 'dead', durationMs, reason: decision.reason };
+
+      // An event aborted by a shutdown may be taken again at once by another dispatcher.
+      const stopping = this.#stopController.signal.aborted && isAbortedError(error);
+      const retryAt = new Date(Date.now() + (stopping ? 0 : decision.delayMs));
+
+      return { kind: 'retry', durationMs, error: failure.message, failure: failure.kind, retryAt };
+    }
+  }
+
+  /** The dispatcher's state and figures, read from memory (no database query). */
+  getStatus(): DispatcherStatus & {
+    loop: LoopState;
+    types: Record<string, { active: number; limit: number }>;
+  } {
+    const limiter = this.limiter.getMemoryStats();
+    const memory = process.memoryUsage();
+
+    return {
+      state: this.#state,
+      startedAt: this.#startedAt,
+      limiter,
+      breaker: {
+        state: this.limiter.breaker?.state ?? 'closed',
+        failureRate: limiter.failureRate,
+      },
+      store: this.#stats,
+      storeStatsAt: this.#statsAt,
+      storeReachable: this.#storeReachable,
+      memory: {
+        heapUsed: memory.heapUsed,
+        heapTotal: memory.heapTotal,
+        rss: memory.rss,
+        heapLimit: getHeapStatistics().heap_size_limit,
+      },
+      counters: { ...this.#counters },
+      paused: [...this.#paused],
+      loop: this.#loopState,
+      types: this.#gate.snapshot(),
+    };
+  }
+
+  // The claim loop.
+
+  async #run(): Promise<void> {
+    const signal = this.#stopController.signal;
+    const { batchSize, idleMinMs, pollIntervalMs, storeRetryMaxMs } = this.#options;
+    let idleDelay = idleMinMs;
+    let storeDelay = STORE_RETRY_MIN_MS;
+
+    while (!signal.aborted) {
+      const room = Math.min(batchSize, this.limiter.available);
+      if (room <= 0) {
+        this.#loopState = 'waiting-for-room';
+        await this.#until(this.limiter.onRoom());
+        continue;
+      }
+
+      this.#loopState = 'claiming';
+      this.#woken = false;
+      let claim: Claim;
+      try {
+        claim = await this.#store.claim({
+          limit: room,
+          leaseMs: this.#options.leaseMs,
+          types: this.#options.types,
+          excludeTypes: this.#gate.enabled ? this.#gate.saturated(this.#knownTypes) : undefined,
+        });
+        this.#storeRecovered('claim');
+        storeDelay = STORE_RETRY_MIN_MS;
+      } catch (error) {
+        this.#storeFailed('claim', error);
+        this.#loopState = 'backing-off';
+        await this.#sleep(storeDelay, false);
+        storeDelay = Math.min(storeRetryMaxMs, storeDelay * 2);
+        continue;
+      }
+
+      this.#accept(claim);
+      if (claim.events.length > 0 || claim.rejected.length > 0 || this.#woken) {
+        idleDelay = idleMinMs;
+        continue;
+      }
+
+      this.#loopState = 'idle';
+      await this.#sleep(idleDelay, true);
+      idleDelay = Math.min(pollIntervalMs, idleDelay * 2);
+    }
+
+    this.#loopState = 'stopped';
+  }
+
+  /** Starts every claimed event (or hands it back when it cannot start now). */
+  #accept(claim: Claim): void {
+    for (const row of claim.rejected) {
+      this.#counters.deadLettered += 1;
+      this.#emit('event:dead', { event: { id: row.id }, reason: row.reason });
+      this.#logger.warn({ id: row.id, reason: row.reason }, 'unreadable event dead-lettered');
+    }
+
+    const { events, token } = claim;
+    if (events.length === 0) return;
+
+    this.#counters.claimed += events.length;
+    this.#emit('batch:claimed', { count: events.length, token });
+    const batch: Batch = {
+      token,
+      total: events.length,
+      remaining: events.length,
+      succeeded: 0,
+      failed: 0,
+      startedAt: performance.now(),
+    };
+    for (const event of events) {
+      if (this.#knownTypes.size < 10_000) this.#knownTypes.add(event.type);
+      if (this.#stopController.signal.aborted) {
+        this.#record(event, batch, { kind: 'unstarted', reason: 'dispatcher stopping' });
+      } else if (!this.#gate.tryEnter(event.type)) {
+        this.#record(event, batch, { kind: 'unstarted', reason: 'type limit reached' });
+      } else {
+        this.#inFlight += 1;
+        void this.processEvent(event)
+          .then((outcome) => {
+            this.#gate.leave(event.type);
+            this.#record(event, batch, outcome);
+          })
+          .catch((error: unknown) => {
+            this.#logger.error({ id: event.id, error: safeMessage(error) }, 'outcome not recorded');
+          })
+          .finally(() => {
+            this.#inFlight -= 1;
+            if (this.#inFlight === 0) this.#settled?.();
+          });
+      }
+    }
+  }
+
+  /** Queues the outcome's acknowledgement, counts it, tells listeners. */
+  #record(event: OutboxEvent, batch: Batch, outcome: EventOutcome): void {
+    const { token } = batch;
+    switch (outcome.kind) {
+      case 'delivered':
+        this.#acks.complete(token, event.id);
+        this.#counters.delivered += 1;
+        batch.succeeded += 1;
+        this.#emit('event:delivered', {
+          event,
+          durationMs: outcome.durationMs,
+          publisher: this.#publisher.name,
+        });
+        this.#logger.debug({ id: event.id, type: event.type, ms: outcome.durationMs }, 'delivered');
+        break;
+      case 'retry':
+        this.#acks.fail(token, { id: event.id, error: outcome.error, retryAt: outcome.retryAt });
+        this.#counters.retried += 1;
+        batch.failed += 1;
+        this.#emit('event:retry', {
+          event,
+          error: outcome.error,
+          retryAt: outcome.retryAt,
+          kind: outcome.failure,
+        });
+        this.#logger.debug(
+          { id: event.id, type: event.type, error: outcome.error, retryAt: outcome.retryAt },
+          'publish failed; retry scheduled',
+        );
+        break;
+      case 'dead':
+        this.#acks.deadLetter(token, { id: event.id, reason: outcome.reason });
+        this.#counters.deadLettered += 1;
+        batch.failed += 1;
+        this.#emit('event:dead', { event, reason: outcome.reason });
+        this.#logger.debug({ id: event.id, type: event.type, reason: outcome.reason }, 'dead');
+        break;
+      case 'unstarted':
+        this.#acks.release(token, event.id);
+        this.#counters.released += 1;
+        this.#logger.debug({ id: event.id, reason: outcome.reason }, 'released unstarted');
+        break;
+    }
+
+    batch.remaining -= 1;
+    if (batch.remaining === 0) this.#batchDone(batch);
+  }
+
+  #batchDone(batch: Batch): void {
+    this.#acks.flushSoon();
+    const durationMs = performance.now() - batch.startedAt;
+    const done = {
+      total: batch.total,
+      succeeded: batch.succeeded,
+      failed: batch.failed,
+      durationMs: Math.round(durationMs * 100) / 100,
+      throughput: Math.round((batch.total * 1000) / Math.max(durationMs, 0.001)),
+    };
+    this.#emit('batch:done', done);
+    if (this.#logger.isLevelEnabled('info')) {
+      const stats = this.limiter.getMemoryStats();
+      this.#logger.info(
+        {
+          ...done,
+          limiter: {
+            active: stats.activePromises,
+            queued: stats.queuedPromises,
+            limit: stats.limit,
+            processed: stats.totalProcessed,
+            failureRate: stats.failureRate,
+          },
+        },
+        'batch done',
+      );
+    }
+  }
+
+  #acknowledged(operation: AckOperation, token: string, result: AckResult): void {
+    if (result.refused.length > 0) {
+      this.#counters.refused += result.refused.length;
+      this.#logger.warn(
+        { operation, token, refused: result.refused.length },
+        'the store refused acknowledgements: the lease had passed on; the events will be retried',
+      );
+    }
+
+    // A completed event may unblock the next event of its key.
+    if (result.applied.length > 0) this.#wake();
+  }
+
+  // Stopping.
+
+  async #shutdown(timeout: number): Promise<void> {
+    if (this.#state === 'idle') {
+      this.#setState('stopped');
+
+      return;
+    }
+
+    const deadline = Date.now() + timeout;
+    this.#setState('stopping');
+    this.#logger.info({ inFlight: this.#inFlight, timeoutMs: timeout }, 'dispatcher stopping');
+    this.#stopController.abort();
+    this.#unsubscribe?.();
+    clearInterval(this.#statsTimer);
+    try {
+      await this.#loop;
+      const drained = await this.limiter.drain({ timeout: Math.max(0, deadline - Date.now()) });
+      await this.#allSettled();
+      if (drained.aborted > 0) {
+        this.#logger.warn({ aborted: drained.aborted }, 'publishes aborted at the deadline');
+      }
+    } finally {
+      const left = await this.#acks.flushUntil(Math.max(deadline, Date.now() + ACK_GRACE_MS));
+      if (left > 0) {
+        this.#logger.error(
+          { pending: left },
+          'outcomes could not be written; their events will be claimed again after the lease',
+        );
+      }
+      this.#acks.close();
+      this.#memory.stop();
+      this.#setState('stopped');
+      this.#logger.info({ ...this.#counters }, 'dispatcher stopped');
+    }
+  }
+
+  #allSettled(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+
+    return new Promise((resolve) => {
+      this.#settled = resolve;
+    });
+  }
+
+  // Store health and figures.
+
+  async #refreshStats(): Promise<void> {
+    try {
+      const [stats, paused] = await Promise.all([this.#store.stats(), this.#store.listPaused()]);
+      this.#stats = stats;
+      this.#statsAt = new Date();
+      this.#paused = paused;
+      for (const type of Object.keys(stats.byType)) {
+        if (this.#knownTypes.size < 10_000) this.#knownTypes.add(type);
+      }
+      this.#storeRecovered('stats');
+    } catch (error) {
+      this.#storeFailed('stats', error);
+    }
+  }
+
+  #storeFailed(operation: string, error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(safeMessage(error));
+    if (this.#storeReachable) {
+      this.#storeReachable = false;
+      this.#storeDownSince = Date.now();
+      this.#logger.error(
+        { operation, error: safeMessage(error) },
+        'store unreachable; retrying with backoff',
+      );
+    } else {
+      this.#logger.debug({ operation, error: safeMessage(error) }, 'store still unreachable');
+    }
+    this.#emit('store:error', { error: failure, operation });
+  }
+
+  #storeRecovered(operation: string): void {
+    if (this.#storeReachable) return;
+
+    this.#storeReachable = true;
+    const downMs = Date.now() - this.#storeDownSince;
+    this.#logger.info({ operation, downMs }, 'store reachable again');
+    this.#emit('store:recovered', { operation, downMs });
+  }
+
+  // Small helpers.
+
+  #relayLimiterEvents(): void {
+    this.limiter.on('circuit-breaker:opened', (payload) => {
+      this.#logger.warn({ ...payload }, 'circuit breaker opened: claiming paused');
+      this.#emit('circuit-breaker:opened', { ...payload });
+    });
+    this.limiter.on('circuit-breaker:half-open', (payload) => {
+      this.#logger.info({ ...payload }, 'circuit breaker half-open: probing');
+      this.#emit('circuit-breaker:half-open', { ...payload });
+    });
+    this.limiter.on('circuit-breaker:closed', (payload) => {
+      this.#logger.info({ ...payload }, 'circuit breaker closed: claiming resumed');
+      this.#emit('circuit-breaker:closed', { ...payload });
+    });
+    this.#memory.on('memory:high', (payload) => {
+      this.#logger.warn({ ...payload }, 'heap use above the threshold');
+      this.#emit('memory:high', { ...payload });
+    });
+  }
+
+  #setState(to: DispatcherState): void {
+    const from = this.#state;
+    this.#state = to;
+    this.#emit('state', { from, to });
+  }
+
+  /** Emits to listeners; a listener that throws is logged and never stops the dispatcher. */
+  #emit<K extends keyof DispatcherEventMap>(name: K, ...args: DispatcherEventMap[K]): void {
+    if (this.listenerCount(name) === 0) return;
+
+    try {
+      (this.emit as (name: string, ...rest: unknown[]) => boolean)(name, ...args);
+    } catch (error) {
+      this.#logger.error({ event: name, error: safeMessage(error) }, 'a listener threw');
+    }
+  }
+
+  #wake(): void {
+    this.#woken = true;
+    this.#wakeup?.();
+  }
+
+  /** Waits for `promise`, or until `stop()`. */
+  #until(promise: Promise<unknown>): Promise<void> {
+    const signal = this.#stopController.signal;
+
+    return new Promise((resolve) => {
+      const done = () => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      promise.then(done, done);
+    });
+  }
+
+  /** Sleeps `ms`, or until `stop()`; a wake-up cuts it short when `wakeable`. */
+  #sleep(ms: number, wakeable: boolean): Promise<void> {
+    const signal = this.#stopController.signal;
+    if (signal.aborted) return Promise.resolve();
+
+    if (wakeable && this.#woken) return Promise.resolve();
+
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        if (this.#wakeup === done) this.#wakeup = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      if (wakeable) this.#wakeup = done;
+    });
+  }
+}
