@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { SETTINGS, loadConfig, redactText, redactUrl } from '../config/index.js';
@@ -95,16 +96,33 @@ export function openPublisher(config: OutboxConfig): Publisher {
 
 /** Checks the publisher's destination answers, when it can tell; exit 3 otherwise. */
 export async function checkPublisher(publisher: Publisher, config: OutboxConfig): Promise<void> {
-  if (publisher.check === undefined) return;
-
+  const timeoutMs = Math.min(config.publishTimeoutMs, 10_000);
   try {
-    await publisher.check(AbortSignal.timeout(Math.min(config.publishTimeoutMs, 10_000)));
+    if (publisher.check !== undefined) await publisher.check(AbortSignal.timeout(timeoutMs));
+    else if (/^https?:/i.test(config.publisherUrl))
+      await connectTcp(config.publisherUrl, timeoutMs);
   } catch (error) {
     throw new UnreachableError(
       `the publisher ${redactUrl(config.publisherUrl)} is unreachable: ${message(error)}`,
       'publisher',
     );
   }
+}
+
+/** Opens and closes a TCP connection to a web hook's host, to tell that something listens. */
+function connectTcp(url: string, timeoutMs: number): Promise<void> {
+  const { hostname, port, protocol } = new URL(url);
+  const host = hostname.replace(/^\[|\]$/g, '');
+
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port: Number(port || (protocol === 'https:' ? 443 : 80)) });
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    socket.once('connect', () => {
+      socket.end();
+      resolve();
+    });
+    socket.once('error', reject);
+  });
 }
 
 /** An error's message, with any URL's password redacted. */

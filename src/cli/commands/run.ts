@@ -76,6 +76,8 @@ export async function runCommand(options: RunOptions): Promise<void> {
       http = await startHttpServer({
         dispatcher,
         store,
+        publisher,
+        statsIntervalMs: config.statsIntervalMs,
         host: config.httpHost,
         port: config.httpPort,
         token: config.adminToken ?? undefined,
