@@ -38,6 +38,7 @@ export function getStatus(context: ApiContext, res: ServerResponse): void {
       storeReachable: status.storeReachable,
     },
     store: snapshot.stats,
+    types: snapshot.types,
     storeStatsAt: snapshot.at,
     storeError: snapshot.error,
     paused: snapshot.paused,

@@ -92,9 +92,9 @@ function registerStoreGauges(registry: Registry, figures: StoreFigures): void {
       registers: [registry],
       collect() {
         this.reset();
-        const stats = figures.snapshot.stats;
-        for (const [type, figuresOfType] of Object.entries(stats?.byType ?? {})) {
-          this.set({ type }, figuresOfType[field] * scale);
+        const { stats, types } = figures.snapshot;
+        for (const type of types) {
+          this.set({ type }, (stats?.byType[type]?.[field] ?? 0) * scale);
         }
       },
     });

@@ -5,6 +5,11 @@ import type { DispatcherSurface } from './surface.js';
 /** The outbox figures as last read, shared by `/metrics`, `/api/status` and the dashboard. */
 export interface FiguresSnapshot {
   stats: OutboxStats | null;
+  /**
+   * Every event type seen since the endpoint started (in the figures or paused), sorted: a type
+   * whose events were all delivered stays listed, with zero figures.
+   */
+  types: string[];
   /** When `stats` was read. */
   at: Date | null;
   paused: string[];
@@ -18,7 +23,8 @@ export interface FiguresSnapshot {
  * reused instead of asking the store again.
  */
 export class StoreFigures {
-  #snapshot: FiguresSnapshot = { stats: null, at: null, paused: [], error: null };
+  #snapshot: FiguresSnapshot = { stats: null, types: [], at: null, paused: [], error: null };
+  readonly #types = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
@@ -71,15 +77,24 @@ export class StoreFigures {
     try {
       if (fresh && !force && status.store !== null && status.storeStatsAt !== null) {
         const paused = await this.store.listPaused();
-        this.#snapshot = { stats: status.store, at: status.storeStatsAt, paused, error: null };
+        this.#update(status.store, status.storeStatsAt, paused);
 
         return;
       }
 
       const [stats, paused] = await Promise.all([this.store.stats(), this.store.listPaused()]);
-      this.#snapshot = { stats, at: new Date(), paused: paused.sort(), error: null };
+      this.#update(stats, new Date(), paused);
     } catch (error) {
       this.#snapshot = { ...this.#snapshot, error: redactSecrets(error) };
     }
+  }
+
+  #update(stats: OutboxStats, at: Date, paused: string[]): void {
+    for (const type of [...Object.keys(stats.byType), ...paused]) {
+      this.#types.add(type);
+    }
+
+    const types = [...this.#types].sort();
+    this.#snapshot = { stats, types, at, paused: [...paused].sort(), error: null };
   }
 }

@@ -135,9 +135,7 @@ export const DASHBOARD_SCRIPT = String.raw`'use strict';
   function renderTypes(status) {
     var body = $('types').tBodies[0];
     var byType = (status.store && status.store.byType) || {};
-    var types = Object.keys(byType);
-    status.paused.forEach(function (type) { if (types.indexOf(type) < 0) types.push(type); });
-    types.sort();
+    var types = status.types.slice();
     body.textContent = '';
     types.forEach(function (type) {
       var f = byType[type] || { pending: 0, inFlight: 0, scheduled: 0, dead: 0, oldestPendingAgeMs: 0 };
