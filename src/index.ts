@@ -5,3 +5,6 @@ export { PublishError, isPublishError } from './publisher/contract.js';
 export * from './publisher/index.js';
 export * from './store/index.js';
 export * from './limiter/index.js';
+export * from './http/index.js';
+export * from './coordination/index.js';
+export * from './tracing/index.js';
