@@ -5,8 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, test } from 'node:test';
 
 import { Redis } from 'ioredis';
+import pg from 'pg';
 
 import { GlobalConcurrencyLimit, GlobalRateLimit } from '../../src/coordination/index.js';
+import { enqueueMany, PostgresStore } from '../../src/store/index.js';
 import {
   freePort,
   REDIS_URL,
@@ -16,6 +18,7 @@ import {
   waitForOutput,
 } from './helpers.js';
 
+const POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const redis = new Redis(REDIS_URL);
 const names: string[] = [];
 
@@ -38,18 +41,36 @@ function track(prefix: string): string {
 }
 
 describe('a concurrency limit shared through Redis', () => {
-  test('several processes never hold more permits than the limit, and reach it', async () => {
-    const name = track('conc');
-    const runs = [1, 2, 3].map(() => runFixture('publisher-process.ts', [name, '40', '6', '4']));
-    const results = await Promise.all(runs);
-
-    assert.deepEqual(
-      results.map((lines) => lines.at(-1)),
-      [{ done: 40 }, { done: 40 }, { done: 40 }],
+  test('several dispatcher processes never publish more at once than the limit', async () => {
+    const name = track('dispatchers');
+    const schema = `ops_coord_${name.slice(-8)}`;
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
+    const store = new PostgresStore({ pool, schema });
+    await store.migrate();
+    const children = [1, 2, 3].map(() =>
+      startFixture('dispatcher-process.ts', [schema, name, '4']),
     );
-    assert.equal(await redis.get(`${name}:max`), '4');
-    assert.equal(await redis.get(`${name}:inflight`), '0');
-    assert.equal(await redis.llen(`${name}:starts`), 120);
+    try {
+      await Promise.all(children.map((child) => waitForOutput(child, 'started')));
+      const events = Array.from({ length: 150 }, (_, i) => ({ type: 'probe.tested', payload: i }));
+      const ids = await enqueueMany(pool, events, { schema });
+      await waitUntilAsync(async () => (await redis.llen(`${name}:delivered`)) >= 150, 30_000);
+
+      const delivered = await redis.lrange(`${name}:delivered`, 0, -1);
+      assert.deepEqual([...new Set(delivered)].sort(), [...ids].sort());
+      assert.equal(await redis.get(`${name}:max`), '4');
+      assert.equal(await redis.get(`${name}:inflight`), '0');
+    } finally {
+      await Promise.all(
+        children.map(async (child) => {
+          child.kill('SIGTERM');
+          await once(child, 'exit');
+        }),
+      );
+      await store.close();
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await pool.end();
+    }
   });
 
   test("a crashed holder's permits expire after their lease", async () => {
@@ -235,5 +256,16 @@ async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<vo
     }
 
     await sleep(20);
+  }
+}
+
+async function waitUntilAsync(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) {
+      throw new Error('condition not met in time');
+    }
+
+    await sleep(50);
   }
 }
