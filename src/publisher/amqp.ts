@@ -6,8 +6,8 @@ import type { Publisher, PublishOptions } from './contract.js';
 import { encodeCloudEvent, prefixedAttributes, resolveCloudEventsOptions } from './cloudevents.js';
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { Connector } from './connector.js';
-import { closedError, raceSignal, toPublishError } from './errors.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber } from './options.js';
+import { closedError, raceSignal, toPublishError, settleWithin } from './errors.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, DEFAULT_CLOSE_TIMEOUT_MS } from './options.js';
 import type { TlsOptions } from './options.js';
 import { redactUrl } from './redact.js';
 import { RouteTable, renderTemplate, validateTemplate } from './routing.js';
@@ -22,6 +22,9 @@ export interface AmqpRoute {
 }
 
 export interface AmqpPublisherOptions {
+  /** Milliseconds `close()` waits for outstanding confirmations before it closes the
+   * connection under them. Default: 5000. */
+  closeTimeoutMs?: number;
   /** Exchange and routing key per event type (see `RouteMap`). A string names the exchange. */
   routes?: RouteMap<AmqpRoute | string>;
   /** The exchange of types the routes do not name. Default: `outbox`. */
@@ -97,10 +100,16 @@ export class AmqpPublisher implements Publisher {
   readonly #persistent: boolean;
   readonly #connector: Connector<Live>;
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #closeTimeoutMs: number;
   #closed = false;
   #closing: Promise<void> | undefined;
 
   constructor(url: string | URL, options: AmqpPublisherOptions = {}) {
+    this.#closeTimeoutMs = positiveNumber(
+      'amqp.closeTimeoutMs',
+      options.closeTimeoutMs,
+      DEFAULT_CLOSE_TIMEOUT_MS,
+    );
     const parsed = new URL(String(url));
     if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
       throw new TypeError(`the publisher URL must use amqp: or amqps:, got ${redactUrl(parsed)}`);
@@ -290,7 +299,7 @@ export class AmqpPublisher implements Publisher {
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
-      await Promise.allSettled([...this.#inFlight]);
+      await settleWithin(this.#inFlight, this.#closeTimeoutMs);
       await this.#connector.close();
     })();
 

@@ -10,8 +10,13 @@ import {
   resolveCloudEventsOptions,
 } from './cloudevents.js';
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
-import { abortedError, closedError, toPublishError } from './errors.js';
-import { nonNegativeInteger, positiveNumber, stringRecord } from './options.js';
+import { abortedError, closedError, toPublishError, settleWithin } from './errors.js';
+import {
+  nonNegativeInteger,
+  positiveNumber,
+  stringRecord,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+} from './options.js';
 import type { TlsOptions } from './options.js';
 import { redactUrl } from './redact.js';
 import { RouteTable } from './routing.js';
@@ -19,6 +24,9 @@ import type { RouteMap } from './routing.js';
 import { SIGNATURE_HEADER, signatureHeader } from './signature.js';
 
 export interface HttpPublisherOptions {
+  /** Milliseconds `close()` waits for outstanding confirmations before it closes the
+   * connection under them. Default: 5000. */
+  closeTimeoutMs?: number;
   /** URL per event type (see `RouteMap`); types it does not name go to the publisher's URL. */
   routes?: RouteMap<string>;
   /** CloudEvents source and content mode (binary: `ce-` headers; structured: JSON body). */
@@ -109,10 +117,16 @@ export class HttpPublisher implements Publisher {
   readonly #httpAgent: http.Agent;
   readonly #httpsAgent: https.Agent;
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #closeTimeoutMs: number;
   #closed = false;
   #closing: Promise<void> | undefined;
 
   constructor(url: string | URL, options: HttpPublisherOptions = {}) {
+    this.#closeTimeoutMs = positiveNumber(
+      'http.closeTimeoutMs',
+      options.closeTimeoutMs,
+      DEFAULT_CLOSE_TIMEOUT_MS,
+    );
     const base = checkUrl(url, 'the publisher URL');
     this.#routes = new RouteTable('http.routes', options.routes, base, checkUrl);
     this.#cloudEvents = resolveCloudEventsOptions(options.cloudEvents);
@@ -257,7 +271,7 @@ export class HttpPublisher implements Publisher {
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
-      await Promise.allSettled([...this.#inFlight]);
+      await settleWithin(this.#inFlight, this.#closeTimeoutMs);
       this.#httpAgent.destroy();
       this.#httpsAgent.destroy();
     })();

@@ -7,14 +7,17 @@ import type { Publisher, PublishOptions } from './contract.js';
 import { attributeEntries, encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { Connector } from './connector.js';
-import { abortedError, closedError, raceSignal, toPublishError } from './errors.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber } from './options.js';
+import { abortedError, closedError, raceSignal, toPublishError, settleWithin } from './errors.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, DEFAULT_CLOSE_TIMEOUT_MS } from './options.js';
 import type { TlsOptions } from './options.js';
 import { redactUrl } from './redact.js';
 import { RouteTable, renderTemplate, validateTemplate } from './routing.js';
 import type { RouteMap } from './routing.js';
 
 export interface MqttPublisherOptions {
+  /** Milliseconds `close()` waits for outstanding confirmations before it closes the
+   * connection under them. Default: 5000. */
+  closeTimeoutMs?: number;
   /** Topic template per event type (see `RouteMap`); `{type}` and `{key}` are replaced. */
   routes?: RouteMap<string>;
   /** The topic template of types the routes do not name. Default: `outbox/{type}`. */
@@ -76,10 +79,16 @@ export class MqttPublisher implements Publisher {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #waiting: Array<() => void> = [];
   #active = 0;
+  readonly #closeTimeoutMs: number;
   #closed = false;
   #closing: Promise<void> | undefined;
 
   constructor(url: string | URL, options: MqttPublisherOptions = {}) {
+    this.#closeTimeoutMs = positiveNumber(
+      'mqtt.closeTimeoutMs',
+      options.closeTimeoutMs,
+      DEFAULT_CLOSE_TIMEOUT_MS,
+    );
     const parsed = new URL(String(url));
     if (parsed.protocol !== 'mqtt:' && parsed.protocol !== 'mqtts:') {
       throw new TypeError(`the publisher URL must use mqtt: or mqtts:, got ${redactUrl(parsed)}`);
@@ -209,7 +218,7 @@ export class MqttPublisher implements Publisher {
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
-      await Promise.allSettled([...this.#inFlight]);
+      await settleWithin(this.#inFlight, this.#closeTimeoutMs);
       await this.#connector.close();
     })();
 

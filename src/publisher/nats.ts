@@ -6,14 +6,17 @@ import type { Publisher, PublishOptions } from './contract.js';
 import { encodeCloudEvent, prefixedAttributes, resolveCloudEventsOptions } from './cloudevents.js';
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { Connector } from './connector.js';
-import { closedError, raceSignal, toPublishError } from './errors.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber } from './options.js';
+import { closedError, raceSignal, toPublishError, settleWithin } from './errors.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, DEFAULT_CLOSE_TIMEOUT_MS } from './options.js';
 import type { TlsOptions } from './options.js';
 import { redactUrl } from './redact.js';
 import { RouteTable, renderTemplate, validateTemplate } from './routing.js';
 import type { RouteMap } from './routing.js';
 
 export interface NatsPublisherOptions {
+  /** Milliseconds `close()` waits for outstanding confirmations before it closes the
+   * connection under them. Default: 5000. */
+  closeTimeoutMs?: number;
   /** Subject template per event type (see `RouteMap`); `{type}` and `{key}` are replaced. */
   routes?: RouteMap<string>;
   /** The subject template of types the routes do not name. Default: `outbox.{type}`. */
@@ -84,10 +87,16 @@ export class NatsPublisher implements Publisher {
   readonly #ackTimeoutMs: number;
   readonly #connector: Connector<Live>;
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #closeTimeoutMs: number;
   #closed = false;
   #closing: Promise<void> | undefined;
 
   constructor(url: string | URL, options: NatsPublisherOptions = {}) {
+    this.#closeTimeoutMs = positiveNumber(
+      'nats.closeTimeoutMs',
+      options.closeTimeoutMs,
+      DEFAULT_CLOSE_TIMEOUT_MS,
+    );
     const parsed = new URL(String(url));
     if (parsed.protocol !== 'nats:') {
       throw new TypeError(`the publisher URL must use nats:, got ${redactUrl(parsed)}`);
@@ -212,7 +221,7 @@ export class NatsPublisher implements Publisher {
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
-      await Promise.allSettled([...this.#inFlight]);
+      await settleWithin(this.#inFlight, this.#closeTimeoutMs);
       await this.#connector.close();
     })();
 

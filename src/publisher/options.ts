@@ -54,3 +54,6 @@ export interface TlsOptions {
 
 /** Milliseconds to wait for a connection before giving up. Default of every publisher. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** Milliseconds `close()` waits for outstanding confirmations. Default of every publisher. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;

@@ -3,15 +3,23 @@ import type { OutboxEvent } from '../event.js';
 import { PublishError } from './contract.js';
 import type { Publisher, PublishOptions } from './contract.js';
 import { attributeEntries, encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
-import { closedError, raceSignal, toPublishError } from './errors.js';
+import { closedError, raceSignal, toPublishError, settleWithin } from './errors.js';
 import type { CloudEventsOptions } from './cloudevents.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, nonNegativeInteger, positiveNumber } from './options.js';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  nonNegativeInteger,
+  positiveNumber,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+} from './options.js';
 import type { TlsOptions } from './options.js';
 import { redactUrl } from './redact.js';
 import { RouteTable, renderTemplate, validateTemplate } from './routing.js';
 import type { RouteMap } from './routing.js';
 
 export interface RedisPublisherOptions {
+  /** Milliseconds `close()` waits for outstanding confirmations before it closes the
+   * connection under them. Default: 5000. */
+  closeTimeoutMs?: number;
   /** Stream key template per event type (see `RouteMap`); `{type}` and `{key}` are replaced. */
   routes?: RouteMap<string>;
   /** The stream key template of types the routes do not name. Default: `outbox`. */
@@ -71,11 +79,17 @@ export class RedisPublisher implements Publisher {
   readonly #dedupWindow: number;
   readonly #source: string;
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #closeTimeoutMs: number;
   #closed = false;
   #closing: Promise<void> | undefined;
   #checked: Promise<void> | undefined;
 
   constructor(url: string | URL, options: RedisPublisherOptions = {}) {
+    this.#closeTimeoutMs = positiveNumber(
+      'redis.closeTimeoutMs',
+      options.closeTimeoutMs,
+      DEFAULT_CLOSE_TIMEOUT_MS,
+    );
     const parsed = new URL(String(url));
     if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
       throw new TypeError(`the publisher URL must use redis: or rediss:, got ${redactUrl(parsed)}`);
@@ -188,8 +202,8 @@ export class RedisPublisher implements Publisher {
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
-      await Promise.allSettled([...this.#inFlight]);
-      if (this.#redis.status === 'wait' || this.#redis.status === 'end') {
+      await settleWithin(this.#inFlight, this.#closeTimeoutMs);
+      if (this.#redis.status !== 'ready') {
         this.#redis.disconnect();
 
         return;

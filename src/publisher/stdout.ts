@@ -3,9 +3,13 @@ import type { OutboxEvent } from '../event.js';
 import type { Publisher, PublishOptions } from './contract.js';
 import { encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
 import type { CloudEventsOptions } from './cloudevents.js';
-import { closedError, raceSignal, toPublishError } from './errors.js';
+import { DEFAULT_CLOSE_TIMEOUT_MS, positiveNumber } from './options.js';
+import { closedError, raceSignal, toPublishError, settleWithin } from './errors.js';
 
 export interface StdoutPublisherOptions {
+  /** Milliseconds `close()` waits for outstanding confirmations before it closes the
+   * connection under them. Default: 5000. */
+  closeTimeoutMs?: number;
   /** Where the lines go. Default: `process.stdout`. */
   stream?: Writable;
   /** The CloudEvents `source`; the mode is always structured (one JSON CloudEvent a line). */
@@ -22,10 +26,16 @@ export class StdoutPublisher implements Publisher {
   readonly #stream: Writable;
   readonly #source: string;
   readonly #pending = new Set<Promise<void>>();
+  readonly #closeTimeoutMs: number;
   #closed = false;
   #closing: Promise<void> | undefined;
 
   constructor(options: StdoutPublisherOptions = {}) {
+    this.#closeTimeoutMs = positiveNumber(
+      'stdout.closeTimeoutMs',
+      options.closeTimeoutMs,
+      DEFAULT_CLOSE_TIMEOUT_MS,
+    );
     this.#stream = options.stream ?? process.stdout;
     this.#source = resolveCloudEventsOptions({ ...options.cloudEvents, mode: 'structured' }).source;
   }
@@ -50,7 +60,7 @@ export class StdoutPublisher implements Publisher {
 
   close(): Promise<void> {
     this.#closed = true;
-    this.#closing ??= Promise.allSettled([...this.#pending]).then(() => undefined);
+    this.#closing ??= settleWithin(this.#pending, this.#closeTimeoutMs);
 
     return this.#closing;
   }
