@@ -80,7 +80,8 @@ export class AckBuffer {
     if (this.count === 0 || this.failing) return;
 
     this.clearTimer();
-    void this.flush();
+    // A failure is reported through onError and retried by the timer.
+    void this.flush().catch(() => undefined);
   }
 
   /**

@@ -15,6 +15,7 @@ export async function pgOutbox(options: { maxAttempts?: number; notify?: boolean
   const store = createStore(PG_URL, { schema, ...options });
   await store.migrate();
   const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
+  pool.on('error', () => undefined);
 
   return {
     schema,
