@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { DeadEvent, DeadSelection, OutboxStore } from '../store/contract.js';
 import { HttpError, readJson, sendJson } from './respond.js';
 import type { Sampler } from './samples.js';
+import type { SharedLimitView } from './shared-limits.js';
 import type { StoreFigures } from './store-figures.js';
 import type { DispatcherSurface } from './surface.js';
 
@@ -15,6 +16,7 @@ export interface ApiContext {
   sampler: Sampler;
   sampleIntervalMs: number;
   tokenConfigured: boolean;
+  sharedLimits: () => SharedLimitView[];
   logger: Pick<Logger, 'info' | 'warn' | 'error'> | undefined;
 }
 
@@ -45,6 +47,7 @@ export function getStatus(context: ApiContext, res: ServerResponse): void {
     samples: context.sampler.ring.toArray(),
     sampleIntervalMs: context.sampleIntervalMs,
     tokenConfigured: context.tokenConfigured,
+    sharedLimits: context.sharedLimits(),
   });
 }
 

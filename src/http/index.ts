@@ -6,3 +6,4 @@ export { METRICS, PUBLISH_DURATION_BUCKETS } from './metric-names.js';
 export type { Readiness, CheckResult } from './readiness.js';
 export type { Sample } from './samples.js';
 export { HttpError, isHttpError } from './respond.js';
+export type { SharedLimitView } from './shared-limits.js';

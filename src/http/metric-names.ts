@@ -93,6 +93,16 @@ export const METRICS = {
     help: 'V8 heap in use, in bytes, as the dispatcher last read it.',
     labels: [],
   },
+  sharedFallback: {
+    name: 'outbox_shared_limit_fallback',
+    help: '1 while a limit shared through Redis applies only locally (Redis unreachable), else 0.',
+    labels: ['name', 'limit'],
+  },
+  sharedHeld: {
+    name: 'outbox_shared_permits_held',
+    help: 'Permits of a shared concurrency limit this process holds now.',
+    labels: ['name'],
+  },
   up: {
     name: 'outbox_dispatcher_running',
     help: '1 while the dispatcher is running, else 0.',

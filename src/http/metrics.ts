@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import { BREAKER_STATES, METRICS, PUBLISH_DURATION_BUCKETS } from './metric-names.js';
+import { describeSharedLimits, type SharedLimitView } from './shared-limits.js';
 import type { StoreFigures } from './store-figures.js';
 import type { DeadView, DeliveredView, DispatcherSurface, RetryView } from './surface.js';
 
@@ -9,6 +10,8 @@ export interface MetricsOptions {
   figures: StoreFigures;
   /** The publisher's name, for events whose payload does not carry it. Default `unknown`. */
   publisherName?: string;
+  /** The shared limits to report on. Default: none. */
+  sharedLimits?: () => SharedLimitView[];
   /** Also export prom-client's default process metrics (CPU, memory, event loop). Default true. */
   defaultMetrics?: boolean;
 }
@@ -70,6 +73,10 @@ export function createMetrics(options: MetricsOptions): DispatcherMetrics {
 
   registerStoreGauges(registry, figures);
   registerStatusGauges(registry, dispatcher);
+  registerSharedLimitGauges(
+    registry,
+    options.sharedLimits ?? (() => describeSharedLimits(undefined)),
+  );
 
   return {
     registry,
@@ -140,6 +147,41 @@ function registerStatusGauges(registry: Registry, dispatcher: DispatcherSurface)
       const current = status().breaker.state;
       for (const state of BREAKER_STATES) {
         this.set({ state }, state === current ? 1 : 0);
+      }
+    },
+  });
+}
+
+function registerSharedLimitGauges(registry: Registry, read: () => SharedLimitView[]): void {
+  new Gauge({
+    name: METRICS.sharedFallback.name,
+    help: METRICS.sharedFallback.help,
+    labelNames: [...METRICS.sharedFallback.labels],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { name, concurrency, rate } of read()) {
+        if (concurrency) {
+          this.set({ name, limit: 'concurrency' }, concurrency.mode === 'local' ? 1 : 0);
+        }
+
+        if (rate) {
+          this.set({ name, limit: 'rate' }, rate.mode === 'local' ? 1 : 0);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: METRICS.sharedHeld.name,
+    help: METRICS.sharedHeld.help,
+    labelNames: [...METRICS.sharedHeld.labels],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { name, concurrency } of read()) {
+        if (concurrency) {
+          this.set({ name }, concurrency.held);
+        }
       }
     },
   });

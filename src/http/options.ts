@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 
+import type { LimitedPublisher } from '../coordination/index.js';
 import type { Publisher } from '../publisher/contract.js';
 import type { OutboxStore } from '../store/contract.js';
 import type { DispatcherSurface } from './surface.js';
@@ -11,6 +12,11 @@ export interface HttpServerOptions {
   store: OutboxStore;
   /** The publisher, for the readiness probe (`check()`) and the metrics' publisher label. */
   publisher?: Publisher;
+  /**
+   * The publisher wrapped by `withGlobalLimits`, when limits are shared through Redis: its
+   * limits then show in the metrics and on the dashboard. Default: none.
+   */
+  sharedLimits?: Pick<LimitedPublisher, 'limits'>;
   /**
    * The interface to listen on. Default `127.0.0.1`: the endpoint is not reachable from other
    * machines unless configured to be.
@@ -46,9 +52,10 @@ export interface HttpServerOptions {
 }
 
 export interface ResolvedHttpOptions extends Required<
-  Omit<HttpServerOptions, 'publisher' | 'logger' | 'token'>
+  Omit<HttpServerOptions, 'publisher' | 'logger' | 'token' | 'sharedLimits'>
 > {
   publisher: Publisher | undefined;
+  sharedLimits: HttpServerOptions['sharedLimits'];
   logger: HttpServerOptions['logger'];
   token: string | null;
 }
@@ -82,6 +89,7 @@ export function resolveHttpOptions(options: HttpServerOptions): ResolvedHttpOpti
     dispatcher: options.dispatcher,
     store: options.store,
     publisher: options.publisher,
+    sharedLimits: options.sharedLimits,
     host,
     port,
     token,

@@ -11,6 +11,7 @@ import { ReadinessProbe } from './readiness.js';
 import { redactSecrets } from './redact.js';
 import { HttpError, isHttpError, send, sendJson } from './respond.js';
 import { Sampler } from './samples.js';
+import { describeSharedLimits } from './shared-limits.js';
 import { StoreFigures } from './store-figures.js';
 
 /** A running endpoint. */
@@ -43,6 +44,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     figures,
     publisherName: publisher?.name,
     defaultMetrics: settings.defaultMetrics,
+    sharedLimits: () => describeSharedLimits(settings.sharedLimits),
   });
   const readiness = new ReadinessProbe({
     store,
@@ -58,6 +60,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     sampler,
     sampleIntervalMs: settings.sampleIntervalMs,
     tokenConfigured: token !== null,
+    sharedLimits: () => describeSharedLimits(settings.sharedLimits),
     logger,
   };
   const loopback = LOOPBACK_NAMES.includes(settings.host);

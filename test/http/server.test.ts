@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { METRICS, startHttpServer, type HttpServerHandle } from '../../src/http/index.js';
 import type { Publisher } from '../../src/publisher/contract.js';
 import { PostgresStore } from '../../src/store/index.js';
+import { withGlobalLimits } from '../../src/coordination/index.js';
 import { countingStore, deadLetterAll, openStore, StatusSource } from './helpers.js';
 
 const TOKEN = 'test-admin-token-0123456789';
@@ -312,6 +313,60 @@ describe('options', () => {
         /statsIntervalMs must be an integer of at least 1, got 0/,
       );
     } finally {
+      await opened.dispose();
+    }
+  });
+});
+
+describe('shared limits on the endpoint', () => {
+  test('the metrics say when a shared limit falls back to the local one', async () => {
+    const opened = await openStore();
+    const probe: Publisher = { name: 'probe', publish: async () => {}, close: async () => {} };
+    const up = withGlobalLimits(probe, { redis: 'redis://127.0.0.1:6379', concurrency: 2 });
+    const down = withGlobalLimits(probe, {
+      redis: 'redis://127.0.0.1:1',
+      name: 'unreachable',
+      concurrency: 2,
+      rate: 50,
+    });
+    const signal = new AbortController().signal;
+    const event = {
+      id: '1',
+      type: 't',
+      key: null,
+      payload: {},
+      headers: {},
+      createdAt: new Date(),
+      availableAt: new Date(),
+      attempts: 1,
+      lastError: null,
+    };
+    await up.publish(event, { signal });
+    await down.publish(event, { signal });
+    const servers = await Promise.all(
+      [up, down].map((sharedLimits) =>
+        startHttpServer({
+          dispatcher: new StatusSource(),
+          store: opened.store,
+          port: 0,
+          sharedLimits,
+        }),
+      ),
+    );
+    try {
+      const [shared, local] = await Promise.all(
+        servers.map(async (server) => (await fetch(`${server.url}/metrics`)).text()),
+      );
+      const name = METRICS.sharedFallback.name;
+
+      assert.equal(sample(shared ?? '', name, '{name="probe",limit="concurrency"}'), 0);
+      assert.equal(sample(local ?? '', name, '{name="unreachable",limit="concurrency"}'), 1);
+      assert.equal(sample(local ?? '', name, '{name="unreachable",limit="rate"}'), 1);
+      assert.equal(sample(local ?? '', METRICS.sharedHeld.name, '{name="unreachable"}'), 0);
+    } finally {
+      await Promise.all(servers.map((server) => server.close()));
+      await up.close();
+      await down.close();
       await opened.dispose();
     }
   });

@@ -171,6 +171,16 @@ export const DASHBOARD_SCRIPT = String.raw`'use strict';
     Object.keys(status.dispatcher.limiter).sort().forEach(function (key) {
       rows.push([key, status.dispatcher.limiter[key]]);
     });
+    (status.sharedLimits || []).forEach(function (shared) {
+      if (shared.concurrency) {
+        rows.push(['shared "' + shared.name + '" permits held (limit ' + shared.concurrency.limit +
+          ', ' + shared.concurrency.mode + ')', shared.concurrency.held]);
+      }
+      if (shared.rate) {
+        rows.push(['shared "' + shared.name + '" rate per ' + fmt(shared.rate.intervalMs / 1000) +
+          ' s (' + shared.rate.mode + ')', shared.rate.limit]);
+      }
+    });
     rows.forEach(function (pair) {
       var row = el('tr');
       row.appendChild(el('th', pair[0]));
