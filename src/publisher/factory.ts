@@ -1,4 +1,5 @@
 import type { Publisher } from './contract.js';
+import { resolveCloudEventsOptions } from './cloudevents.js';
 import type { CloudEventsOptions } from './cloudevents.js';
 import { AmqpPublisher } from './amqp.js';
 import type { AmqpPublisherOptions } from './amqp.js';
@@ -69,6 +70,7 @@ function parse(url: string): URL {
 export function createPublisher(url: string, options: CreatePublisherOptions = {}): Publisher {
   const parsed = parse(url);
   const cloudEvents = options.cloudEvents;
+  resolveCloudEventsOptions(cloudEvents);
   switch (parsed.protocol) {
     case 'stdout:':
       return new StdoutPublisher({ ...options.stdout, cloudEvents });
