@@ -12,12 +12,10 @@ import {
   isShuttingDownError,
 } from '../limiter/index.js';
 import type { Publisher } from '../publisher/contract.js';
-import type { AckResult, Claim, OutboxStats, OutboxStore } from '../store/contract.js';
+import type { Claim, OutboxStore } from '../store/contract.js';
 import { AckBuffer } from './acks.js';
-import type { AckOperation } from './acks.js';
 import { classifyForLimiter, safeMessage, toFailure } from './classify.js';
 import type {
-  DispatcherCounters,
   DispatcherEventMap,
   DispatcherState,
   DispatcherStatus,
@@ -25,8 +23,11 @@ import type {
 } from './events.js';
 import { resolveOptions } from './options.js';
 import type { DispatcherOptions, ResolvedOptions } from './options.js';
+import { Outcomes } from './outcomes.js';
 import { RetryPolicy } from './retry-policy.js';
+import { StoreWatch } from './store-watch.js';
 import { TypeGate } from './type-gate.js';
+import { Waker } from './waker.js';
 
 /**
  * What the claim loop is doing. The loop is a small state machine:
@@ -43,15 +44,6 @@ import { TypeGate } from './type-gate.js';
  * - `stopped`: the loop has returned (after `stop()`).
  */
 export type LoopState = 'waiting-for-room' | 'claiming' | 'idle' | 'backing-off' | 'stopped';
-
-interface Batch {
-  token: string;
-  total: number;
-  remaining: number;
-  succeeded: number;
-  failed: number;
-  startedAt: number;
-}
 
 const STORE_RETRY_MIN_MS = 100;
 const ACK_GRACE_MS = 5_000;
@@ -74,30 +66,16 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
   readonly #acks: AckBuffer;
   readonly #memory: MemoryMonitor;
   readonly #stopController = new AbortController();
-  readonly #knownTypes = new Set<string>();
-  readonly #counters: DispatcherCounters = {
-    claimed: 0,
-    delivered: 0,
-    retried: 0,
-    deadLettered: 0,
-    released: 0,
-    refused: 0,
-  };
+  readonly #waker = new Waker(this.#stopController.signal);
+  readonly #watch: StoreWatch;
+  readonly #outcomes: Outcomes;
 
   #state: DispatcherState = 'idle';
   #loopState: LoopState = 'stopped';
   #startedAt: Date | null = null;
   #loop: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
-  #wakeup: (() => void) | undefined;
-  #woken = false;
   #unsubscribe: (() => void) | undefined;
-  #statsTimer: NodeJS.Timeout | undefined;
-  #stats: OutboxStats | null = null;
-  #statsAt: Date | null = null;
-  #paused: string[] = [];
-  #storeReachable = true;
-  #storeDownSince = 0;
   #inFlight = 0;
   #settled: (() => void) | undefined;
 
@@ -127,15 +105,23 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       adaptive: this.#options.adaptive ?? false,
       classify: classifyForLimiter,
     });
+    const emit = this.#emit.bind(this);
+    this.#watch = new StoreWatch(this.#store, this.#logger, emit);
     this.#acks = new AckBuffer(this.#store, {
       flushMs: this.#options.ackFlushMs,
       maxPending: this.#options.ackMaxPending,
       retryMinMs: STORE_RETRY_MIN_MS,
       retryMaxMs: this.#options.storeRetryMaxMs,
-      onResult: (operation, token, result) => this.#acknowledged(operation, token, result),
-      onError: (operation, error) => this.#storeFailed(operation, error),
-      onRecovered: (operation) => this.#storeRecovered(operation),
+      onResult: (operation, token, result) => {
+        // A completed event may free the next event of its key.
+        if (this.#outcomes.acknowledged(operation, token, result)) this.#waker.wake();
+      },
+      onError: (operation, error) => this.#watch.failed(operation, error),
+      onRecovered: (operation) => this.#watch.succeeded(operation),
     });
+    this.#outcomes = new Outcomes(this.#acks, this.#logger, emit, this.#publisher.name, () =>
+      this.limiter.getMemoryStats(),
+    );
     this.#memory = new MemoryMonitor({
       interval: this.#options.memoryCheckIntervalMs,
       threshold: this.#options.maxHeapPercent / 100,
@@ -166,11 +152,9 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     }
 
     this.#setState('starting');
-    this.#unsubscribe = this.#store.onWake(() => this.#wake());
+    this.#unsubscribe = this.#store.onWake(() => this.#waker.wake());
     this.#memory.start();
-    await this.#refreshStats();
-    this.#statsTimer = setInterval(() => void this.#refreshStats(), this.#options.statsIntervalMs);
-    this.#statsTimer.unref();
+    await this.#watch.start(this.#options.statsIntervalMs);
     this.#startedAt = new Date();
     this.#setState('running');
     this.#logger.info(
@@ -259,17 +243,17 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
         state: this.limiter.breaker?.state ?? 'closed',
         failureRate: limiter.failureRate,
       },
-      store: this.#stats,
-      storeStatsAt: this.#statsAt,
-      storeReachable: this.#storeReachable,
+      store: this.#watch.stats,
+      storeStatsAt: this.#watch.statsAt,
+      storeReachable: this.#watch.reachable,
       memory: {
         heapUsed: memory.heapUsed,
         heapTotal: memory.heapTotal,
         rss: memory.rss,
         heapLimit: getHeapStatistics().heap_size_limit,
       },
-      counters: { ...this.#counters },
-      paused: [...this.#paused],
+      counters: { ...this.#outcomes.counters },
+      paused: [...this.#watch.paused],
       loop: this.#loopState,
       types: this.#gate.snapshot(),
     };
@@ -287,38 +271,40 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       const room = Math.min(batchSize, this.limiter.available);
       if (room <= 0) {
         this.#loopState = 'waiting-for-room';
-        await this.#until(this.limiter.onRoom());
+        await this.#waker.until(this.limiter.onRoom());
         continue;
       }
 
       this.#loopState = 'claiming';
-      this.#woken = false;
+      this.#waker.reset();
       let claim: Claim;
       try {
         claim = await this.#store.claim({
           limit: room,
           leaseMs: this.#options.leaseMs,
           types: this.#options.types,
-          excludeTypes: this.#gate.enabled ? this.#gate.saturated(this.#knownTypes) : undefined,
+          excludeTypes: this.#gate.enabled
+            ? this.#gate.saturated(this.#watch.knownTypes)
+            : undefined,
         });
-        this.#storeRecovered('claim');
+        this.#watch.succeeded('claim');
         storeDelay = STORE_RETRY_MIN_MS;
       } catch (error) {
-        this.#storeFailed('claim', error);
+        this.#watch.failed('claim', error);
         this.#loopState = 'backing-off';
-        await this.#sleep(storeDelay, false);
+        await this.#waker.sleep(storeDelay, false);
         storeDelay = Math.min(storeRetryMaxMs, storeDelay * 2);
         continue;
       }
 
       this.#accept(claim);
-      if (claim.events.length > 0 || claim.rejected.length > 0 || this.#woken) {
+      if (claim.events.length > 0 || claim.rejected.length > 0 || this.#waker.woken) {
         idleDelay = idleMinMs;
         continue;
       }
 
       this.#loopState = 'idle';
-      await this.#sleep(idleDelay, true);
+      await this.#waker.sleep(idleDelay, true);
       idleDelay = Math.min(pollIntervalMs, idleDelay * 2);
     }
 
@@ -327,37 +313,23 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
 
   /** Starts every claimed event (or hands it back when it cannot start now). */
   #accept(claim: Claim): void {
-    for (const row of claim.rejected) {
-      this.#counters.deadLettered += 1;
-      this.#emit('event:dead', { event: { id: row.id }, reason: row.reason });
-      this.#logger.warn({ id: row.id, reason: row.reason }, 'unreadable event dead-lettered');
-    }
-
+    this.#outcomes.rejected(claim.rejected);
     const { events, token } = claim;
     if (events.length === 0) return;
 
-    this.#counters.claimed += events.length;
-    this.#emit('batch:claimed', { count: events.length, token });
-    const batch: Batch = {
-      token,
-      total: events.length,
-      remaining: events.length,
-      succeeded: 0,
-      failed: 0,
-      startedAt: performance.now(),
-    };
+    const batch = this.#outcomes.batch(token, events.length);
     for (const event of events) {
-      if (this.#knownTypes.size < 10_000) this.#knownTypes.add(event.type);
+      this.#watch.noteType(event.type);
       if (this.#stopController.signal.aborted) {
-        this.#record(event, batch, { kind: 'unstarted', reason: 'dispatcher stopping' });
+        this.#outcomes.record(event, batch, { kind: 'unstarted', reason: 'dispatcher stopping' });
       } else if (!this.#gate.tryEnter(event.type)) {
-        this.#record(event, batch, { kind: 'unstarted', reason: 'type limit reached' });
+        this.#outcomes.record(event, batch, { kind: 'unstarted', reason: 'type limit reached' });
       } else {
         this.#inFlight += 1;
         void this.processEvent(event)
           .then((outcome) => {
             this.#gate.leave(event.type);
-            this.#record(event, batch, outcome);
+            this.#outcomes.record(event, batch, outcome);
           })
           .catch((error: unknown) => {
             this.#logger.error({ id: event.id, error: safeMessage(error) }, 'outcome not recorded');
@@ -368,96 +340,6 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
           });
       }
     }
-  }
-
-  /** Queues the outcome's acknowledgement, counts it, tells listeners. */
-  #record(event: OutboxEvent, batch: Batch, outcome: EventOutcome): void {
-    const { token } = batch;
-    switch (outcome.kind) {
-      case 'delivered':
-        this.#acks.complete(token, event.id);
-        this.#counters.delivered += 1;
-        batch.succeeded += 1;
-        this.#emit('event:delivered', {
-          event,
-          durationMs: outcome.durationMs,
-          publisher: this.#publisher.name,
-        });
-        this.#logger.debug({ id: event.id, type: event.type, ms: outcome.durationMs }, 'delivered');
-        break;
-      case 'retry':
-        this.#acks.fail(token, { id: event.id, error: outcome.error, retryAt: outcome.retryAt });
-        this.#counters.retried += 1;
-        batch.failed += 1;
-        this.#emit('event:retry', {
-          event,
-          error: outcome.error,
-          retryAt: outcome.retryAt,
-          kind: outcome.failure,
-        });
-        this.#logger.debug(
-          { id: event.id, type: event.type, error: outcome.error, retryAt: outcome.retryAt },
-          'publish failed; retry scheduled',
-        );
-        break;
-      case 'dead':
-        this.#acks.deadLetter(token, { id: event.id, reason: outcome.reason });
-        this.#counters.deadLettered += 1;
-        batch.failed += 1;
-        this.#emit('event:dead', { event, reason: outcome.reason });
-        this.#logger.debug({ id: event.id, type: event.type, reason: outcome.reason }, 'dead');
-        break;
-      case 'unstarted':
-        this.#acks.release(token, event.id);
-        this.#counters.released += 1;
-        this.#logger.debug({ id: event.id, reason: outcome.reason }, 'released unstarted');
-        break;
-    }
-
-    batch.remaining -= 1;
-    if (batch.remaining === 0) this.#batchDone(batch);
-  }
-
-  #batchDone(batch: Batch): void {
-    this.#acks.flushSoon();
-    const durationMs = performance.now() - batch.startedAt;
-    const done = {
-      total: batch.total,
-      succeeded: batch.succeeded,
-      failed: batch.failed,
-      durationMs: Math.round(durationMs * 100) / 100,
-      throughput: Math.round((batch.total * 1000) / Math.max(durationMs, 0.001)),
-    };
-    this.#emit('batch:done', done);
-    if (this.#logger.isLevelEnabled('info')) {
-      const stats = this.limiter.getMemoryStats();
-      this.#logger.info(
-        {
-          ...done,
-          limiter: {
-            active: stats.activePromises,
-            queued: stats.queuedPromises,
-            limit: stats.limit,
-            processed: stats.totalProcessed,
-            failureRate: stats.failureRate,
-          },
-        },
-        'batch done',
-      );
-    }
-  }
-
-  #acknowledged(operation: AckOperation, token: string, result: AckResult): void {
-    if (result.refused.length > 0) {
-      this.#counters.refused += result.refused.length;
-      this.#logger.warn(
-        { operation, token, refused: result.refused.length },
-        'the store refused acknowledgements: the lease had passed on; the events will be retried',
-      );
-    }
-
-    // A completed event may unblock the next event of its key.
-    if (result.applied.length > 0) this.#wake();
   }
 
   // Stopping.
@@ -474,7 +356,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     this.#logger.info({ inFlight: this.#inFlight, timeoutMs: timeout }, 'dispatcher stopping');
     this.#stopController.abort();
     this.#unsubscribe?.();
-    clearInterval(this.#statsTimer);
+    this.#watch.stop();
     try {
       await this.#loop;
       const drained = await this.limiter.drain({ timeout: Math.max(0, deadline - Date.now()) });
@@ -493,7 +375,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       this.#acks.close();
       this.#memory.stop();
       this.#setState('stopped');
-      this.#logger.info({ ...this.#counters }, 'dispatcher stopped');
+      this.#logger.info({ ...this.#outcomes.counters }, 'dispatcher stopped');
     }
   }
 
@@ -503,47 +385,6 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     return new Promise((resolve) => {
       this.#settled = resolve;
     });
-  }
-
-  // Store health and figures.
-
-  async #refreshStats(): Promise<void> {
-    try {
-      const [stats, paused] = await Promise.all([this.#store.stats(), this.#store.listPaused()]);
-      this.#stats = stats;
-      this.#statsAt = new Date();
-      this.#paused = paused;
-      for (const type of Object.keys(stats.byType)) {
-        if (this.#knownTypes.size < 10_000) this.#knownTypes.add(type);
-      }
-      this.#storeRecovered('stats');
-    } catch (error) {
-      this.#storeFailed('stats', error);
-    }
-  }
-
-  #storeFailed(operation: string, error: unknown): void {
-    const failure = error instanceof Error ? error : new Error(safeMessage(error));
-    if (this.#storeReachable) {
-      this.#storeReachable = false;
-      this.#storeDownSince = Date.now();
-      this.#logger.error(
-        { operation, error: safeMessage(error) },
-        'store unreachable; retrying with backoff',
-      );
-    } else {
-      this.#logger.debug({ operation, error: safeMessage(error) }, 'store still unreachable');
-    }
-    this.#emit('store:error', { error: failure, operation });
-  }
-
-  #storeRecovered(operation: string): void {
-    if (this.#storeReachable) return;
-
-    this.#storeReachable = true;
-    const downMs = Date.now() - this.#storeDownSince;
-    this.#logger.info({ operation, downMs }, 'store reachable again');
-    this.#emit('store:recovered', { operation, downMs });
   }
 
   // Small helpers.
@@ -582,44 +423,5 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     } catch (error) {
       this.#logger.error({ event: name, error: safeMessage(error) }, 'a listener threw');
     }
-  }
-
-  #wake(): void {
-    this.#woken = true;
-    this.#wakeup?.();
-  }
-
-  /** Waits for `promise`, or until `stop()`. */
-  #until(promise: Promise<unknown>): Promise<void> {
-    const signal = this.#stopController.signal;
-
-    return new Promise((resolve) => {
-      const done = () => {
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      signal.addEventListener('abort', done, { once: true });
-      promise.then(done, done);
-    });
-  }
-
-  /** Sleeps `ms`, or until `stop()`; a wake-up cuts it short when `wakeable`. */
-  #sleep(ms: number, wakeable: boolean): Promise<void> {
-    const signal = this.#stopController.signal;
-    if (signal.aborted) return Promise.resolve();
-
-    if (wakeable && this.#woken) return Promise.resolve();
-
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        if (this.#wakeup === done) this.#wakeup = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      if (wakeable) this.#wakeup = done;
-    });
   }
 }
