@@ -8,3 +8,23 @@ export * from './limiter/index.js';
 export * from './http/index.js';
 export * from './coordination/index.js';
 export * from './tracing/index.js';
+export * from './dispatcher/index.js';
+export {
+  DEFAULTS,
+  ConfigError,
+  isConfigError,
+  loadConfig,
+  redactConfig,
+  SETTINGS,
+  LOG_LEVELS,
+  defaultConfig,
+  parseTypeConcurrency,
+} from './config/index.js';
+export type {
+  LoadConfigOptions,
+  LoadedConfig,
+  OutboxConfig,
+  SettingName,
+  SettingSource,
+  SettingSpec,
+} from './config/index.js';
