@@ -45,7 +45,8 @@ export interface SharedLimits {
 /**
  * Wraps a publisher so that every publish first takes one unit of a rate budget and a permit of a
  * concurrency limit, both shared through Redis with every dispatcher that uses the same name.
- * The permit is held for the whole publish and handed back when it settles.
+ * The permit is held for the whole publish and handed back when it settles. `close()` closes the
+ * wrapped publisher, then the Redis connection if it was opened from a URL.
  *
  * ```ts
  * const limited = withGlobalLimits(publisher, { redis: 'redis://127.0.0.1:6379', concurrency: 8 });

@@ -167,11 +167,14 @@ function describeDead(event: DeadEvent) {
   };
 }
 
-function numericFields(value: object): Record<string, number> {
+/** The numeric fields of an object, nested ones one level deep as `outer.inner`. */
+function numericFields(value: object, prefix = ''): Record<string, number> {
   const result: Record<string, number> = {};
   for (const [key, field] of Object.entries(value)) {
     if (typeof field === 'number' && Number.isFinite(field)) {
-      result[key] = field;
+      result[`${prefix}${key}`] = field;
+    } else if (prefix === '' && typeof field === 'object' && field !== null) {
+      Object.assign(result, numericFields(field, `${key}.`));
     }
   }
 

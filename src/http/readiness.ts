@@ -1,6 +1,7 @@
 import type { OutboxStore } from '../store/contract.js';
 import type { Publisher } from '../publisher/contract.js';
 import { redactSecrets } from './redact.js';
+import { withTimeout } from './timeout.js';
 import type { DispatcherSurface } from './surface.js';
 
 /** One readiness check's outcome. */
@@ -12,7 +13,12 @@ export interface CheckResult {
 
 export interface Readiness {
   ready: boolean;
-  checks: { store: CheckResult; publisher: CheckResult; breaker: CheckResult };
+  checks: {
+    store: CheckResult;
+    publisher: CheckResult;
+    breaker: CheckResult;
+    dispatcher: CheckResult;
+  };
   /** When the checks ran. */
   at: Date;
 }
@@ -64,7 +70,12 @@ export class ReadinessProbe {
     ]);
     const readiness = this.#withBreaker({
       ready: false,
-      checks: { store: storeResult, publisher: publisherResult, breaker: { ok: true } },
+      checks: {
+        store: storeResult,
+        publisher: publisherResult,
+        breaker: { ok: true },
+        dispatcher: { ok: true },
+      },
       at: new Date(),
     });
     this.#last = readiness;
@@ -72,15 +83,19 @@ export class ReadinessProbe {
     return readiness;
   }
 
-  /** The breaker is read live: it costs nothing and may change between cached checks. */
+  /**
+   * The breaker and the dispatcher's state are read live: it costs nothing and they may change
+   * between cached checks. A dispatcher that is not running (starting, stopping) is not ready.
+   */
   #withBreaker(readiness: Readiness): Readiness {
-    const state = this.options.dispatcher.getStatus().breaker.state;
-    const breaker = { ok: state !== 'open', detail: state };
+    const status = this.options.dispatcher.getStatus();
+    const breaker = { ok: status.breaker.state !== 'open', detail: status.breaker.state };
+    const dispatcher = { ok: status.state === 'running', detail: status.state };
     const { store, publisher } = readiness.checks;
 
     return {
-      ready: store.ok && publisher.ok && breaker.ok,
-      checks: { store, publisher, breaker },
+      ready: store.ok && publisher.ok && breaker.ok && dispatcher.ok,
+      checks: { store, publisher, breaker, dispatcher },
       at: readiness.at,
     };
   }
@@ -93,17 +108,5 @@ async function attempt(run: () => Promise<void>): Promise<CheckResult> {
     return { ok: true };
   } catch (error) {
     return { ok: false, detail: redactSecrets(error) };
-  }
-}
-
-async function withTimeout(promise: Promise<void>, ms: number, message: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms);
-  });
-  try {
-    await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

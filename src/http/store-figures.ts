@@ -1,5 +1,8 @@
 import type { OutboxStats, OutboxStore } from '../store/contract.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { redactSecrets } from './redact.js';
+import { withTimeout } from './timeout.js';
 import type { DispatcherSurface } from './surface.js';
 
 /** The outbox figures as last read, shared by `/metrics`, `/api/status` and the dashboard. */
@@ -17,6 +20,11 @@ export interface FiguresSnapshot {
   error: string | null;
 }
 
+/** How long `start()` waits for the first figures, in milliseconds. */
+const FIRST_READ_WAIT_MS = 1000;
+/** The shortest time a read of the figures may take before it counts as failed, in ms. */
+const READ_TIMEOUT_MIN_MS = 5000;
+
 /**
  * Reads the store's figures at an interval so that scrapes and page refreshes never query the
  * database. When the dispatcher read them recently itself (its status carries them), those are
@@ -27,20 +35,30 @@ export class StoreFigures {
   readonly #types = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
+  readonly #readTimeoutMs: number;
 
   constructor(
     private readonly store: OutboxStore,
     private readonly dispatcher: DispatcherSurface,
     private readonly intervalMs: number,
-  ) {}
+  ) {
+    // A read that hangs (a database that stopped answering) must not block the next ones.
+    this.#readTimeoutMs = Math.max(intervalMs * 2, READ_TIMEOUT_MIN_MS);
+  }
 
   get snapshot(): FiguresSnapshot {
     return this.#snapshot;
   }
 
-  /** Reads once now, then every `intervalMs`. */
+  /**
+   * Reads once now (waiting for it at most `FIRST_READ_WAIT_MS`, so that an unreachable database
+   * does not hold up the endpoint's start), then every `intervalMs`.
+   */
   async start(): Promise<void> {
-    await this.refresh();
+    const waited = new AbortController();
+    const wait = sleep(FIRST_READ_WAIT_MS, undefined, { signal: waited.signal }).catch(() => {});
+    await Promise.race([this.refresh(), wait]);
+    waited.abort();
     this.#timer = setInterval(() => void this.refresh(), this.intervalMs);
     this.#timer.unref();
   }
@@ -58,11 +76,20 @@ export class StoreFigures {
       return this.#running;
     }
 
-    const running = this.#read(force).finally(() => {
-      if (this.#running === running) {
-        this.#running = undefined;
-      }
-    });
+    const reading = withTimeout(
+      this.#read(force),
+      this.#readTimeoutMs,
+      'the store gave no figures',
+    );
+    const running = reading
+      .catch((error: unknown) => {
+        this.#snapshot = { ...this.#snapshot, error: redactSecrets(error) };
+      })
+      .finally(() => {
+        if (this.#running === running) {
+          this.#running = undefined;
+        }
+      });
     this.#running = running;
 
     return running;

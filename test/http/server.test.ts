@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 
@@ -368,6 +370,43 @@ describe('shared limits on the endpoint', () => {
       await up.close();
       await down.close();
       await opened.dispose();
+    }
+  });
+});
+
+describe('a database that accepts connections but never answers', () => {
+  test('the endpoint still starts promptly and reports not ready', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createNetServer((socket) => sockets.add(socket));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const { port } = silent.address() as AddressInfo;
+    const store = new PostgresStore({
+      connectionString: `postgres://postgres@127.0.0.1:${port}/test`,
+      notify: false,
+    });
+    const started = Date.now();
+    const http = await startHttpServer({
+      dispatcher: new StatusSource(),
+      store,
+      port: 0,
+      readinessTimeoutMs: 500,
+    });
+    try {
+      assert.ok(Date.now() - started < 1500, `started in ${Date.now() - started} ms`);
+      const response = await fetch(`${http.url}/readyz`);
+      const body = (await response.json()) as { checks: { store: { detail: string } } };
+
+      assert.equal(response.status, 503);
+      assert.match(body.checks.store.detail, /did not answer within 500 ms/);
+    } finally {
+      await http.close();
+      for (const socket of sockets) {
+        socket.destroy();
+      }
+
+      silent.close();
+      await store.close();
     }
   });
 });
