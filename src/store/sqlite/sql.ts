@@ -51,7 +51,7 @@ export function claimSql(
           ${hold}))
       ORDER BY o.available_at, o.id
       LIMIT @limit)
-    RETURNING ${COLUMNS}, o.state, o.lease_expires_at`;
+    RETURNING ${COLUMNS.replaceAll('o.', '')}, state, lease_expires_at`;
 }
 
 export function statsSql(table: string): string {

@@ -1,0 +1,378 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import {
+  PostgresStore,
+  createStore,
+  enqueue,
+  enqueueMany,
+  isInvalidEventError,
+  isStoreUnavailableError,
+  type PostgresStoreOptions,
+} from '../../src/store/index.js';
+import { isPgConnectionError, redactUrl } from '../../src/store/errors.js';
+import { registerStoreConformance, waitFor, type Outbox } from './conformance.js';
+
+const URL = process.env['OUTBOX_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const schema = `store_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+const pool = new pg.Pool({ connectionString: URL, max: 4 });
+pool.on('error', () => undefined);
+let tables = 0;
+
+before(async () => {
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+});
+
+after(async () => {
+  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await pool.end();
+});
+
+async function setup(options: Partial<PostgresStoreOptions> = {}): Promise<Outbox> {
+  tables += 1;
+  const table = `outbox_${tables}`;
+  const stores: PostgresStore[] = [];
+  const make = async (extra: Partial<PostgresStoreOptions> = {}) => {
+    const store = new PostgresStore({
+      connectionString: URL,
+      poolSize: 3,
+      schema,
+      table,
+      ...options,
+      ...extra,
+    });
+    stores.push(store);
+    await store.migrate();
+
+    return store;
+  };
+  const store = await make();
+  const target = { schema, table };
+
+  return {
+    store,
+    open: (extra) => make(extra),
+    enqueue: (events) => enqueueMany(pool, events, target),
+    async enqueueRolledBack(events) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await enqueueMany(client, events, target);
+        await client.query('ROLLBACK');
+      } finally {
+        client.release();
+      }
+    },
+    async insertRaw(row) {
+      await pool.query(
+        `INSERT INTO "${schema}"."${table}" (type, payload, headers, key)
+         VALUES ($1, $2, COALESCE($3::json, '{}'), $4)`,
+        [row.type, row.payload, row.headers ?? null, row.key ?? null],
+      );
+    },
+    tick: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    now: () => Date.now(),
+    async count() {
+      const result = await pool.query(`SELECT count(*)::int AS n FROM "${schema}"."${table}"`);
+
+      return result.rows[0].n as number;
+    },
+    async dispose() {
+      await Promise.all(stores.map((each) => each.close()));
+    },
+  };
+}
+
+registerStoreConformance({ name: 'postgres', acceptsInvalidJson: false, setup });
+
+describe('postgres store: specifics', () => {
+  it('refuses an invalid JSON payload at insert, in the producer transaction', async () => {
+    const outbox = await setup();
+    try {
+      await assert.rejects(
+        outbox.insertRaw({ type: 't', payload: '{"unterminated":' }),
+        /invalid input syntax for type json/,
+      );
+    } finally {
+      await outbox.dispose();
+    }
+  });
+
+  it('joins a pg client transaction: committed events are claimed, in order', async () => {
+    const outbox = await setup();
+    try {
+      const client = await pool.connect();
+      let ids: string[];
+      try {
+        await client.query('BEGIN');
+        const first = await enqueue(
+          client,
+          { type: 'a', payload: 1, key: 'k' },
+          {
+            schema,
+            table: tableOf(outbox),
+          },
+        );
+        const rest = await enqueueMany(client, [{ type: 'b', payload: 2 }], {
+          schema,
+          table: tableOf(outbox),
+        });
+        ids = [first, ...rest];
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+      const claim = await outbox.store.claim({ limit: 10, leaseMs: 10_000 });
+      assert.deepEqual(
+        claim.events.map((event) => event.id),
+        ids,
+      );
+    } finally {
+      await outbox.dispose();
+    }
+  });
+
+  it('works through a one-method query adapter with ? placeholders', async () => {
+    const outbox = await setup();
+    try {
+      const calls: string[] = [];
+      const adapter = {
+        async query(text: string, params: unknown[]) {
+          calls.push(text);
+          let n = 0;
+          const numbered = text.replace(/\?/g, () => `$${(n += 1)}`);
+
+          return (await pool.query(numbered, params)).rows;
+        },
+      };
+      const id = await enqueue(
+        adapter,
+        { type: 'a', payload: { via: 'adapter' }, headers: { traceparent: 'tp' } },
+        { schema, table: tableOf(outbox), placeholders: 'question' },
+      );
+      assert.match(calls[0] ?? '', /VALUES \(\?, \?, \?::json/);
+      const claim = await outbox.store.claim({ limit: 10, leaseMs: 10_000 });
+      assert.equal(claim.events[0]?.id, id);
+      assert.deepEqual(claim.events[0]?.payload, { via: 'adapter' });
+      assert.deepEqual(claim.events[0]?.headers, { traceparent: 'tp' });
+    } finally {
+      await outbox.dispose();
+    }
+  });
+
+  it('refuses an oversize or unserialisable event before writing it', async () => {
+    const options = { schema, table: 'never_written', maxPayloadBytes: 10 };
+    await assert.rejects(
+      enqueue(pool, { type: 't', payload: 'x'.repeat(20) }, options),
+      (error) =>
+        isInvalidEventError(error) && /22 bytes; the limit is 10 bytes/.test(error.message),
+    );
+    await assert.rejects(enqueue(pool, { type: '', payload: 1 }, options), isInvalidEventError);
+    await assert.rejects(
+      enqueue(pool, { type: 't', payload: 1n as unknown }, options),
+      isInvalidEventError,
+    );
+    await assert.rejects(
+      enqueue(pool, { type: 't', payload: 1, headers: { n: 1 as unknown as string } }, options),
+      isInvalidEventError,
+    );
+  });
+
+  it('wakes on a notification from another connection', async () => {
+    const outbox = await setup();
+    try {
+      const store = outbox.store as PostgresStore;
+      let wakes = 0;
+      store.onWake(() => {
+        wakes += 1;
+      });
+      await waitFor(() => store.listening, 5_000, 'LISTEN never subscribed');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      wakes = 0;
+      const client = new pg.Client({ connectionString: URL });
+      await client.connect();
+      try {
+        await client.query('BEGIN');
+        await enqueueMany(
+          client,
+          Array.from({ length: 5 }, (_, n) => ({ type: 't', payload: n })),
+          { schema, table: tableOf(outbox) },
+        );
+        await enqueue(client, { type: 't', payload: 6 }, { schema, table: tableOf(outbox) });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.equal(wakes, 0, 'woken before commit');
+        await client.query('COMMIT');
+      } finally {
+        await client.end();
+      }
+      await waitFor(() => wakes > 0, 3_000, 'no wake-up after commit');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(wakes, 1, 'notifications of one transaction are coalesced');
+    } finally {
+      await outbox.dispose();
+    }
+  });
+
+  it('does not listen when notify is false', async () => {
+    const outbox = await setup({ notify: false });
+    try {
+      const store = outbox.store as PostgresStore;
+      store.onWake(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(store.listening, false);
+    } finally {
+      await outbox.dispose();
+    }
+  });
+
+  it('reports an unreachable database as StoreUnavailableError without the password', async () => {
+    const store = new PostgresStore({
+      connectionString: 'postgres://app:s3cret-pw@127.0.0.1:1/outbox',
+      notify: false,
+    });
+    try {
+      const check = (error: unknown) => {
+        assert.ok(isStoreUnavailableError(error));
+        assert.equal(error.store, 'postgres');
+        assert.match(error.message, /postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/outbox/);
+        assert.match(error.message, /ECONNREFUSED/);
+        assert.doesNotMatch(error.message, /s3cret/);
+
+        return true;
+      };
+      await assert.rejects(store.claim({ limit: 1, leaseMs: 1000 }), check);
+      await assert.rejects(store.ping(), check);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('classifies connection-level failures and lets other errors through', async () => {
+    for (const code of ['57P01', '57P02', '57P03', '08006', '08001', 'ECONNRESET']) {
+      assert.ok(isPgConnectionError(Object.assign(new Error('x'), { code })), code);
+    }
+    assert.ok(isPgConnectionError(new Error('Connection terminated unexpectedly')));
+    assert.ok(!isPgConnectionError(Object.assign(new Error('x'), { code: '42P01' })));
+    assert.equal(redactUrl('postgres://u:p@h/db'), 'postgres://u:***@h/db');
+
+    const store = new PostgresStore({ connectionString: URL, schema, table: 'missing_table' });
+    try {
+      await assert.rejects(
+        store.claim({ limit: 1, leaseMs: 1000 }),
+        (error) => !isStoreUnavailableError(error) && (error as { code?: string }).code === '42P01',
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('rejects bad options, naming the option and the value', () => {
+    assert.throws(
+      () => new PostgresStore({ connectionString: URL, schema: 'bad; drop' }),
+      /schema must be an identifier.*"bad; drop"/,
+    );
+    assert.throws(
+      () => new PostgresStore({ connectionString: URL, table: 'x"y' }),
+      (error) => error instanceof TypeError && /table/.test(error.message),
+    );
+    assert.throws(
+      () => new PostgresStore({ connectionString: URL, maxAttempts: 0 }),
+      (error) =>
+        error instanceof RangeError && /maxAttempts must be >= 1; got 0/.test(error.message),
+    );
+    assert.throws(
+      () => new PostgresStore({ connectionString: URL, deadKeyPolicy: 'drop' as 'hold' }),
+      /deadKeyPolicy must be 'hold' or 'skip'; got drop/,
+    );
+    assert.throws(() => new PostgresStore({}), /needs a pool or a connectionString/);
+  });
+
+  it('createStore picks PostgreSQL for postgres:// and postgresql:// URLs', async () => {
+    const first = createStore(URL, { notify: false });
+    const second = createStore(URL.replace('postgres:', 'postgresql:'), { notify: false });
+    try {
+      assert.equal(first.kind, 'postgres');
+      assert.equal(second.kind, 'postgres');
+      await second.ping();
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
+  it(
+    'the listening connection comes back by itself after PostgreSQL restarts',
+    {
+      skip: process.env['OUTBOX_SKIP_PG_RESTART'] === '1',
+    },
+    async () => {
+      const outbox = await setup({ reconnectMinMs: 50, reconnectMaxMs: 500 });
+      try {
+        const store = outbox.store as PostgresStore;
+        let wakes = 0;
+        store.onWake(() => {
+          wakes += 1;
+        });
+        await waitFor(() => store.listening, 5_000, 'LISTEN never subscribed');
+        restartPostgres();
+        await waitFor(() => store.listening, 30_000, 'LISTEN did not come back after the restart');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        wakes = 0;
+        const client = new pg.Client({ connectionString: URL });
+        await client.connect();
+        try {
+          await enqueue(client, { type: 't', payload: 1 }, { schema, table: tableOf(outbox) });
+        } finally {
+          await client.end();
+        }
+        await waitFor(() => wakes > 0, 5_000, 'no wake-up after the restart');
+        const claim = await retry(() => outbox.store.claim({ limit: 10, leaseMs: 10_000 }));
+        assert.equal(claim.events.length, 1);
+      } finally {
+        await outbox.dispose();
+        ensurePostgresRunning();
+      }
+    },
+  );
+});
+
+function tableOf(outbox: Outbox): string {
+  return (outbox.store as PostgresStore).options.table;
+}
+
+function cluster(): string {
+  return readdirSync('/etc/postgresql')[0] as string;
+}
+
+function restartPostgres(): void {
+  execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', cluster(), 'main', 'restart'], {
+    stdio: 'ignore',
+  });
+}
+
+function ensurePostgresRunning(): void {
+  try {
+    execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', cluster(), 'main', 'status'], {
+      stdio: 'ignore',
+    });
+  } catch {
+    execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', cluster(), 'main', 'start'], {
+      stdio: 'ignore',
+    });
+  }
+}
+
+/** Retries while the store reports the database unavailable (right after a restart). */
+async function retry<T>(operation: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!isStoreUnavailableError(error) || attempt > 20) throw error;
+
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
