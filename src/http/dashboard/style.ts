@@ -34,6 +34,10 @@ th, td { text-align: left; padding: 0.3rem 0.5rem; border-bottom: 1px solid var(
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.error, td.payload { font-family: ui-monospace, monospace; font-size: 0.8rem;
   max-width: 28rem; overflow-wrap: anywhere; }
+#limiter tbody { display: grid; grid-template-columns: repeat(auto-fill, minmax(270px, 1fr));
+  column-gap: 1.5rem; }
+#limiter tr { display: flex; justify-content: space-between; border-bottom: 1px solid var(--line); }
+#limiter th, #limiter td { border: none; font-weight: normal; }
 button { cursor: pointer; }
 footer { margin-top: 2rem; font-size: 0.8rem; opacity: 0.7; }
 `;
