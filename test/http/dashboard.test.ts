@@ -166,6 +166,25 @@ describe('the dashboard in headless Chromium, against a running dispatcher', () 
     await until(() => receiver.delivered.includes(String(id)), 'the held event is delivered');
   });
 
+  test("the metrics counted the real dispatcher's deliveries and dead letters", async () => {
+    const text = await (await fetch(`${http.url}/metrics`)).text();
+    const value = (series: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((line) => line.startsWith(`${series} `))
+          ?.split(' ')[1],
+      );
+
+    assert.ok(value('outbox_events_delivered_total{type="order.created",publisher="http"}') >= 301);
+    assert.equal(
+      value('outbox_events_dead_lettered_total{type="invoice.sent",publisher="http"}'),
+      1,
+    );
+    assert.ok(value('outbox_publish_duration_seconds_count{publisher="http"}') >= 302);
+    assert.equal(value('outbox_dispatcher_running'), 1);
+  });
+
   test('the page fetched nothing from elsewhere and raised no script error', () => {
     assert.deepEqual(foreignRequests, []);
     assert.deepEqual(pageErrors, []);
