@@ -23,6 +23,8 @@ export interface HttpServerHandle {
 }
 
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '::1', '[::1]'];
+/** Below this many characters the admin token draws a warning in the log. */
+const MIN_TOKEN_LENGTH = 16;
 
 /**
  * Serves the operations endpoint: `/metrics` (Prometheus), `/healthz`, `/readyz`, the dashboard
@@ -167,6 +169,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${hostInUrl}:${address.port}`;
   logger?.info({ url, actions: token !== null }, 'operations endpoint listening');
+  if (token !== null && token.length < MIN_TOKEN_LENGTH) {
+    logger?.warn(
+      { minLength: MIN_TOKEN_LENGTH },
+      'the admin token is short: use a long random one (e.g. `openssl rand -hex 32`)',
+    );
+  }
+
   let closing: Promise<void> | undefined;
 
   return {
