@@ -37,6 +37,7 @@ const MIN_TOKEN_LENGTH = 16;
  * ```
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServerHandle> {
+  // The parts: cached figures, chart samples, metrics, readiness, the API's context.
   const settings = resolveHttpOptions(options);
   const { dispatcher, store, publisher, logger, token } = settings;
   const figures = new StoreFigures(store, dispatcher, settings.statsIntervalMs);
@@ -65,6 +66,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     sharedLimits: () => describeSharedLimits(settings.sharedLimits),
     logger,
   };
+  // The routes: reads are open, actions need the token.
   const loopback = LOOPBACK_NAMES.includes(settings.host);
   const allowedHosts = new Set([...LOOPBACK_NAMES, ...settings.allowedHosts]);
 
@@ -125,7 +127,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
 
     const typeAction = /^\/api\/types\/([^/]+)\/(pause|resume)$/.exec(path);
     if (typeAction?.[1] && typeAction[2]) {
-      await setPaused(api, decodeURIComponent(typeAction[1]), typeAction[2] === 'pause', res);
+      await setPaused(api, decodePathPart(typeAction[1]), typeAction[2] === 'pause', res);
 
       return;
     }
@@ -153,6 +155,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
 
+  // Start reading, then listen.
   await figures.start();
   sampler.start();
   server.listen(settings.port, settings.host);
@@ -194,6 +197,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       return closing;
     },
   };
+}
+
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new HttpError(400, `"${part}" is not a valid percent-encoded path segment`);
+  }
 }
 
 /** Refuses requests whose `Host` is not an expected name (DNS rebinding). */
