@@ -21,7 +21,7 @@ export interface ClaimVariant {
 
 /**
  * Claims the head events of free keys and any unkeyed events, oldest availability first.
- * Parameters: $1 limit, $2 lease in ms, $3 token, $4 maxAttempts, [$5 types], [$6 excluded].
+ * Parameters: $1 limit, $2 lease in ms, $3 token, [$4 types], [$5 excluded].
  *
  * A keyed event qualifies only when no earlier event of its key is pending (leased, waiting for
  * a retry or not yet available), none of its key is leased or waiting for a retry at all (a
@@ -30,22 +30,21 @@ export interface ClaimVariant {
  * a claimer whose snapshot predates another's committed lease still sees the leased head as
  * pending, so it never takes the event behind it.
  *
- * An event that already used all its attempts (its leases kept expiring) is dead-lettered here
- * instead of being handed out; the caller reports it as rejected.
+ * The claim only touches the lease columns and the attempt count. An event that had already
+ * used all its attempts (its leases kept expiring) comes back with one attempt too many: the
+ * store then dead-letters it with `exhaustedSql` instead of handing it out.
  */
 export function claimSql(names: PgNames, variant: ClaimVariant): string {
   const t = qualified(names);
   const filters = [
-    variant.types ? 'AND o.type = ANY($5::text[])' : '',
-    variant.excludeTypes ? `AND o.type <> ALL($${variant.types ? 6 : 5}::text[])` : '',
+    variant.types ? 'AND o.type = ANY($4::text[])' : '',
+    variant.excludeTypes ? `AND o.type <> ALL($${variant.types ? 5 : 4}::text[])` : '',
   ].join(' ');
   const hold =
     variant.policy === 'hold'
       ? `AND NOT EXISTS (SELECT 1 FROM ${t} d
            WHERE d.key = o.key AND d.id < o.id AND d.state = 'dead')`
       : '';
-  const exhausted = 'o.attempts >= $4';
-
   return `
     WITH picked AS (
       SELECT o.id FROM ${t} o
@@ -64,19 +63,21 @@ export function claimSql(names: PgNames, variant: ClaimVariant): string {
       LIMIT $1
       FOR UPDATE OF o SKIP LOCKED
     )
-    UPDATE ${t} o SET
-      attempts = CASE WHEN ${exhausted} THEN o.attempts ELSE o.attempts + 1 END,
-      state = CASE WHEN ${exhausted} THEN 'dead' ELSE 'pending' END,
-      dead_at = CASE WHEN ${exhausted} THEN now() ELSE NULL END,
-      last_error = CASE WHEN ${exhausted}
-        THEN 'dead-lettered at claim: claimed ' || o.attempts || ' times without an '
-          || 'acknowledgement (its dispatcher crashed or stalled each time)'
-        ELSE o.last_error END,
-      lease_token = CASE WHEN ${exhausted} THEN NULL ELSE $3::uuid END,
-      lease_expires_at = CASE WHEN ${exhausted} THEN NULL
-        ELSE now() + $2::float8 * interval '1 millisecond' END
-    FROM picked WHERE o.id = picked.id
-    RETURNING ${COLUMNS}, o.state, o.lease_expires_at`;
+    UPDATE ${t} o SET attempts = o.attempts + 1, lease_token = $3::uuid,
+      lease_expires_at = now() + $2::float8 * interval '1 millisecond'
+    WHERE o.id = ANY(ARRAY(SELECT id FROM picked))
+    RETURNING ${COLUMNS}, o.lease_expires_at`;
+}
+
+/** $1 ids, $2 token, $3 reason prefix. Gives back the attempt the claim counted. */
+export function exhaustedSql(names: PgNames): string {
+  return `
+    UPDATE ${qualified(names)} o SET state = 'dead', dead_at = now(),
+      attempts = o.attempts - 1, lease_token = NULL, lease_expires_at = NULL,
+      last_error = 'dead-lettered at claim: claimed ' || (o.attempts - 1) || ' times without '
+        || 'an acknowledgement (its dispatcher crashed or stalled each time)'
+    WHERE o.id = ANY($1::bigint[]) AND ${LEASED_BY}
+    RETURNING o.id, o.last_error`;
 }
 
 export function completeSql(names: PgNames, retain: boolean): string {

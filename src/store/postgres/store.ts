@@ -93,6 +93,7 @@ export class PostgresStore implements OutboxStore {
     deadLetter: string;
     release: string;
     extend: string;
+    exhausted: string;
   };
   readonly #reconnect: { min: number; max: number };
   #listener: WakeListener | undefined;
@@ -137,6 +138,7 @@ export class PostgresStore implements OutboxStore {
       deadLetter: sql.deadLetterSql(names),
       release: sql.releaseSql(names),
       extend: sql.extendSql(names),
+      exhausted: sql.exhaustedSql(names),
     };
   }
 
@@ -178,12 +180,12 @@ export class PostgresStore implements OutboxStore {
       text = sql.claimSql(this.#names, variant);
       this.#sql.claim.set(name, text);
     }
-    const values: unknown[] = [options.limit, options.leaseMs, token, this.options.maxAttempts];
+    const values: unknown[] = [options.limit, options.leaseMs, token];
     if (types !== undefined) values.push(types);
     if (exclude !== undefined) values.push(exclude);
 
     const result = await this.#run(() =>
-      this.#pool.query<PgEventRow & { state: string; lease_expires_at: Date | null }>({
+      this.#pool.query<PgEventRow & { lease_expires_at: Date | null }>({
         name: `${name}_${this.#names.schema}_${this.#names.table}`.slice(0, 63),
         text: text,
         values,
@@ -195,14 +197,13 @@ export class PostgresStore implements OutboxStore {
     const events: OutboxEvent[] = [];
     const rejected: RejectedRow[] = [];
     const unreadable: DeadLetterItem[] = [];
-    let leaseExpiresAt: Date | undefined;
+    const exhausted: string[] = [];
     for (const row of rows) {
-      if (row.state === 'dead') {
-        rejected.push({ id: row.id, reason: row.last_error ?? 'dead-lettered at claim' });
+      if (row.attempts > this.options.maxAttempts) {
+        exhausted.push(row.id);
         continue;
       }
 
-      leaseExpiresAt ??= row.lease_expires_at ?? undefined;
       const decoded = decodeRow(toRaw(row), this.options.maxPayloadBytes);
       if (decoded.ok) {
         events.push(decoded.event);
@@ -210,10 +211,21 @@ export class PostgresStore implements OutboxStore {
         unreadable.push({ id: row.id, reason: decoded.reason });
       }
     }
+    if (exhausted.length > 0) {
+      const dead = await this.#run(() =>
+        this.#pool.query<{ id: string; last_error: string }>(this.#sql.exhausted, [
+          exhausted,
+          token,
+        ]),
+      );
+      rejected.push(...dead.rows.map((row) => ({ id: row.id, reason: row.last_error })));
+    }
     if (unreadable.length > 0) {
       await this.deadLetter(token, unreadable);
       rejected.push(...unreadable);
     }
+    rejected.sort((a, b) => compareIds(a.id, b.id));
+    const leaseExpiresAt = rows[0]?.lease_expires_at ?? undefined;
 
     return {
       token,

@@ -10,7 +10,8 @@ export const LEASED_BY = `o.lease_token = @token AND o.lease_expires_at > @now
 
 /**
  * Claims the head events of free keys and any unkeyed events (see the PostgreSQL store for the
- * rules). Parameters: @now, @limit, @token, @leaseUntil, @maxAttempts, [@types], [@exclude].
+ * rules). Parameters: @now, @limit, @token, @leaseUntil, [@types], [@exclude]. Only the lease
+ * columns change, so that the indexes on `state` are left alone.
  */
 export function claimSql(
   table: string,
@@ -22,19 +23,10 @@ export function claimSql(
       ? `AND NOT EXISTS (SELECT 1 FROM ${t} d
            WHERE d.key = o.key AND d.id < o.id AND d.state = 'dead')`
       : '';
-  const exhausted = 'o.attempts >= @maxAttempts';
 
   return `
-    UPDATE ${t} AS o SET
-      attempts = CASE WHEN ${exhausted} THEN o.attempts ELSE o.attempts + 1 END,
-      state = CASE WHEN ${exhausted} THEN 'dead' ELSE 'pending' END,
-      dead_at = CASE WHEN ${exhausted} THEN @now ELSE NULL END,
-      last_error = CASE WHEN ${exhausted}
-        THEN 'dead-lettered at claim: claimed ' || o.attempts || ' times without an '
-          || 'acknowledgement (its dispatcher crashed or stalled each time)'
-        ELSE o.last_error END,
-      lease_token = CASE WHEN ${exhausted} THEN NULL ELSE @token END,
-      lease_expires_at = CASE WHEN ${exhausted} THEN NULL ELSE @leaseUntil END
+    UPDATE ${t} AS o SET attempts = o.attempts + 1, lease_token = @token,
+      lease_expires_at = @leaseUntil
     WHERE o.id IN (
       SELECT o.id FROM ${t} o
       WHERE o.state = 'pending' AND o.available_at <= @now AND ${NOT_LEASED}

@@ -141,21 +141,28 @@ export class SqliteStore implements OutboxStore {
       limit: options.limit,
       token,
       leaseUntil,
-      maxAttempts: this.options.maxAttempts,
     };
     if (types !== undefined) params['types'] = JSON.stringify(types);
     if (exclude !== undefined) params['exclude'] = JSON.stringify(exclude);
 
+    const reject = this.#statement(
+      'reject',
+      () => `UPDATE "${this.#table}" SET state = 'dead', dead_at = @now, last_error = @reason,
+        attempts = attempts - @giveBack, lease_token = NULL, lease_expires_at = NULL
+        WHERE id = @id`,
+    );
     const run = this.#db.transaction(() => {
-      const rows = (claim.all(params) as (SqliteEventRow & { state: string })[]).sort(
-        (a, b) => a.id - b.id,
-      );
+      const rows = (claim.all(params) as SqliteEventRow[]).sort((a, b) => a.id - b.id);
       const events: OutboxEvent[] = [];
       const rejected: RejectedRow[] = [];
       for (const row of rows) {
         const id = String(row.id);
-        if (row.state === 'dead') {
-          rejected.push({ id, reason: row.last_error ?? 'dead-lettered at claim' });
+        if (row.attempts > this.options.maxAttempts) {
+          const reason =
+            `dead-lettered at claim: claimed ${row.attempts - 1} times without an ` +
+            'acknowledgement (its dispatcher crashed or stalled each time)';
+          reject.run({ now, reason, id: row.id, giveBack: 1 });
+          rejected.push({ id, reason });
           continue;
         }
 
@@ -165,11 +172,7 @@ export class SqliteStore implements OutboxStore {
           continue;
         }
 
-        this.#statement(
-          'reject',
-          () => `UPDATE "${this.#table}" SET state = 'dead', dead_at = @now, last_error = @reason,
-            lease_token = NULL, lease_expires_at = NULL WHERE id = @id`,
-        ).run({ now, reason: decoded.reason, id: row.id });
+        reject.run({ now, reason: decoded.reason, id: row.id, giveBack: 0 });
         rejected.push({ id, reason: decoded.reason });
       }
 

@@ -1,0 +1,309 @@
+// Claim-and-complete throughput of the stores, against the ceiling measured in the same run: a
+// minimal SQL loop that claims with `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT
+// n) RETURNING` and deletes what it claimed. Batches of 100 and 500, 1 and 4 claimers, events
+// unkeyed and mostly keyed. `npm run bench:store`; OUTBOX_BENCH_EVENTS sets the events per run.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { PostgresStore, SqliteStore } from '../src/store/index.js';
+import type { OutboxStore } from '../src/store/contract.js';
+
+const URL = process.env['OUTBOX_BENCH_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const EVENTS = Number(process.env['OUTBOX_BENCH_EVENTS'] ?? 20_000);
+const KEYS = 1000;
+const KEYED_SHARE = 0.9;
+const ROUNDS = 2;
+const ONLY = process.env['OUTBOX_BENCH_STORES']?.split(',') ?? ['postgres', 'sqlite'];
+const schema = `bench_store_${process.pid}`;
+const payload = JSON.stringify({
+  orderId: 12345,
+  amount: 99.5,
+  currency: 'EUR',
+  note: 'x'.repeat(200),
+});
+
+interface Scenario {
+  batch: number;
+  claimers: number;
+}
+
+const scenarios: Scenario[] = [
+  { batch: 100, claimers: 1 },
+  { batch: 100, claimers: 4 },
+  { batch: 500, claimers: 1 },
+  { batch: 500, claimers: 4 },
+];
+
+type Loop = (claimer: number) => Promise<number>;
+
+/** Runs `claimers` loops until each finds nothing; returns events per second. */
+async function drive(claimers: number, loop: Loop): Promise<number> {
+  const started = performance.now();
+  const counts = await Promise.all(Array.from({ length: claimers }, (_, n) => loop(n)));
+  const seconds = (performance.now() - started) / 1000;
+  const total = counts.reduce((sum, count) => sum + count, 0);
+  if (total !== EVENTS) throw new Error(`delivered ${total} events, expected ${EVENTS}`);
+
+  return total / seconds;
+}
+
+function storeLoop(stores: OutboxStore[], batch: number): Loop {
+  return async (claimer) => {
+    const store = stores[claimer] as OutboxStore;
+    let count = 0;
+    let idle = 0;
+    while (idle < 3) {
+      const claim = await store.claim({ limit: batch, leaseMs: 60_000 });
+      if (claim.events.length === 0) {
+        // Keyed work may be briefly held by another claimer's lease: look again shortly.
+        idle += 1;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        continue;
+      }
+
+      idle = 0;
+      const ids = claim.events.map((event) => event.id);
+      await store.complete(claim.token, ids);
+      count += ids.length;
+    }
+
+    return count;
+  };
+}
+
+// PostgreSQL ---------------------------------------------------------------------------------
+
+async function fillPostgres(pool: pg.Pool, table: string, keyed: boolean): Promise<void> {
+  const key = keyed ? `CASE WHEN random() < ${KEYED_SHARE} THEN 'k' || (n % ${KEYS}) END` : 'NULL';
+  await pool.query(
+    `INSERT INTO "${schema}"."${table}" (type, key, payload)
+     SELECT 'bench.event', ${key}, $1::json FROM generate_series(1, ${EVENTS}) AS n`,
+    [payload],
+  );
+  await pool.query(`VACUUM ANALYZE "${schema}"."${table}"`);
+}
+
+async function postgresStore(pool: pg.Pool, scenario: Scenario, keyed: boolean): Promise<number> {
+  const table = `outbox_${scenario.batch}_${scenario.claimers}_${keyed ? 'k' : 'u'}`;
+  const stores = Array.from(
+    { length: scenario.claimers },
+    () => new PostgresStore({ connectionString: URL, schema, table, poolSize: 2, notify: false }),
+  );
+  await (stores[0] as PostgresStore).migrate();
+  await pool.query(`TRUNCATE "${schema}"."${table}"`);
+  await fillPostgres(pool, table, keyed);
+  try {
+    return await drive(scenario.claimers, storeLoop(stores, scenario.batch));
+  } finally {
+    await Promise.all(stores.map((store) => store.close()));
+  }
+}
+
+async function postgresCeiling(pool: pg.Pool, scenario: Scenario): Promise<number> {
+  const table = `"${schema}"."ceiling"`;
+  await pool.query(`CREATE TABLE IF NOT EXISTS ${table} (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    payload json NOT NULL,
+    locked_until timestamptz)`);
+  await pool.query(`TRUNCATE ${table}`);
+  await pool.query(
+    `INSERT INTO ${table} (payload) SELECT $1::json FROM generate_series(1, ${EVENTS})`,
+    [payload],
+  );
+  await pool.query(`VACUUM ANALYZE ${table}`);
+  const clients = await Promise.all(
+    Array.from({ length: scenario.claimers }, async () => {
+      const client = new pg.Client({ connectionString: URL });
+      await client.connect();
+
+      return client;
+    }),
+  );
+  const claim = `UPDATE ${table} SET locked_until = now() + interval '60 seconds'
+    WHERE id IN (SELECT id FROM ${table}
+      WHERE locked_until IS NULL OR locked_until < now()
+      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING id, payload`;
+  try {
+    return await drive(scenario.claimers, async (claimer) => {
+      const client = clients[claimer] as pg.Client;
+      let count = 0;
+      for (;;) {
+        const { rows } = await client.query<{ id: string }>({
+          name: 'ceiling_claim',
+          text: claim,
+          values: [scenario.batch],
+        });
+        if (rows.length === 0) return count;
+
+        await client.query({
+          name: 'ceiling_delete',
+          text: `DELETE FROM ${table} WHERE id = ANY($1::bigint[])`,
+          values: [rows.map((row) => row.id)],
+        });
+        count += rows.length;
+      }
+    });
+  } finally {
+    await Promise.all(clients.map((client) => client.end()));
+  }
+}
+
+// SQLite -------------------------------------------------------------------------------------
+
+function fillSqlite(db: Database.Database, table: string, keyed: boolean): void {
+  const insert = db.prepare(`INSERT INTO "${table}" (type, key, payload) VALUES (?, ?, ?)`);
+  db.transaction(() => {
+    for (let n = 1; n <= EVENTS; n += 1) {
+      const key = keyed && Math.random() < KEYED_SHARE ? `k${n % KEYS}` : null;
+      insert.run('bench.event', key, payload);
+    }
+  })();
+}
+
+async function sqliteStore(file: string, scenario: Scenario, keyed: boolean): Promise<number> {
+  const table = `outbox_${scenario.batch}_${scenario.claimers}_${keyed ? 'k' : 'u'}`;
+  const stores = Array.from(
+    { length: scenario.claimers },
+    () => new SqliteStore({ filename: file, table }),
+  );
+  await (stores[0] as SqliteStore).migrate();
+  const db = new Database(file);
+  db.exec(`DELETE FROM "${table}"`);
+  fillSqlite(db, table, keyed);
+  db.close();
+  try {
+    return await drive(scenario.claimers, storeLoop(stores, scenario.batch));
+  } finally {
+    await Promise.all(stores.map((store) => store.close()));
+  }
+}
+
+async function sqliteCeiling(file: string, scenario: Scenario): Promise<number> {
+  const dbs = Array.from({ length: scenario.claimers }, () => {
+    const db = new Database(file, { timeout: 5000 });
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+
+    return db;
+  });
+  const first = dbs[0] as Database.Database;
+  first.exec(`CREATE TABLE IF NOT EXISTS ceiling (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL, locked_until INTEGER)`);
+  first.exec('DELETE FROM ceiling');
+  const insert = first.prepare('INSERT INTO ceiling (payload) VALUES (?)');
+  first.transaction(() => {
+    for (let n = 0; n < EVENTS; n += 1) insert.run(payload);
+  })();
+  try {
+    return await drive(scenario.claimers, async (claimer) => {
+      const db = dbs[claimer] as Database.Database;
+      const claim = db.prepare(`UPDATE ceiling SET locked_until = @until
+        WHERE id IN (SELECT id FROM ceiling
+          WHERE locked_until IS NULL OR locked_until < @now ORDER BY id LIMIT @limit)
+        RETURNING id, payload`);
+      const remove = db.prepare('DELETE FROM ceiling WHERE id IN (SELECT value FROM json_each(?))');
+      const claimBatch = db.transaction(() => {
+        const now = Date.now();
+        const rows = claim.all({ now, until: now + 60_000, limit: scenario.batch }) as {
+          id: number;
+          payload: string;
+        }[];
+
+        // Parse the payloads, as the store does, so that both loops do the same work.
+        for (const row of rows) JSON.parse(row.payload);
+
+        return rows.map((row) => row.id);
+      });
+      let count = 0;
+      for (;;) {
+        const ids = claimBatch.immediate();
+        if (ids.length === 0) return count;
+
+        db.transaction(() => remove.run(JSON.stringify(ids))).immediate();
+        count += ids.length;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    });
+  } finally {
+    for (const db of dbs) db.close();
+  }
+}
+
+// Run ----------------------------------------------------------------------------------------
+
+interface Row {
+  store: string;
+  scenario: Scenario;
+  ceiling: number;
+  unkeyed: number;
+  keyed: number;
+}
+
+async function measure(
+  name: string,
+  ceiling: (scenario: Scenario) => Promise<number>,
+  store: (scenario: Scenario, keyed: boolean) => Promise<number>,
+): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const scenario of scenarios) {
+    const row: Row = { store: name, scenario, ceiling: 0, unkeyed: 0, keyed: 0 };
+    for (let round = 0; round < ROUNDS; round += 1) {
+      row.ceiling = Math.max(row.ceiling, await ceiling(scenario));
+      row.unkeyed = Math.max(row.unkeyed, await store(scenario, false));
+      row.keyed = Math.max(row.keyed, await store(scenario, true));
+    }
+    rows.push(row);
+    print(row);
+  }
+
+  return rows;
+}
+
+function print(row: Row): void {
+  const rate = (value: number) => Math.round(value).toLocaleString('en-US').padStart(8);
+  const ratio = (value: number) => `${Math.round((value / row.ceiling) * 100)} %`.padStart(6);
+  console.log(
+    `| ${row.store.padEnd(8)} | ${String(row.scenario.batch).padStart(5)} | ` +
+      `${row.scenario.claimers} | ${rate(row.ceiling)} | ${rate(row.unkeyed)} | ` +
+      `${ratio(row.unkeyed)} | ${rate(row.keyed)} | ${ratio(row.keyed)} |`,
+  );
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `store benchmark: ${EVENTS} events per run, best of ${ROUNDS}; keyed runs put ` +
+      `${KEYED_SHARE * 100} % of the events on ${KEYS} keys; events per second`,
+  );
+  console.log('| store    | batch | claimers | ceiling | unkeyed | ratio | keyed | ratio |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+
+  const pool = new pg.Pool({ connectionString: URL, max: 2 });
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  const dir = mkdtempSync(join(tmpdir(), 'outbox-bench-'));
+  const file = join(dir, 'bench.db');
+  try {
+    if (ONLY.includes('postgres')) {
+      await measure(
+        'postgres',
+        (scenario) => postgresCeiling(pool, scenario),
+        (scenario, keyed) => postgresStore(pool, scenario, keyed),
+      );
+    }
+    if (ONLY.includes('sqlite')) {
+      await measure(
+        'sqlite',
+        (scenario) => sqliteCeiling(file, scenario),
+        (scenario, keyed) => sqliteStore(file, scenario, keyed),
+      );
+    }
+  } finally {
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await pool.end();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
