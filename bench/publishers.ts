@@ -1,0 +1,405 @@
+// Publishers, raw rate: each client library publishing directly with confirmations and many
+// publishes in flight (a confirm window, a pipeline), against our publisher driven the way the
+// dispatcher drives it (a fixed number of publish calls in flight). Prints events per second
+// and the ratio. `npm run bench:publishers -- redis amqp` runs only the named brokers;
+// BENCH_EVENTS scales the counts (default 1 = the figures in docs/benchmarks.md).
+import { fork } from 'node:child_process';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import mqtt from 'mqtt';
+import { connect as natsConnect, headers as natsHeaders } from 'nats';
+import { Redis } from 'ioredis';
+import type { OutboxEvent } from '../src/event.js';
+import type { Publisher } from '../src/publisher/contract.js';
+import {
+  AmqpPublisher,
+  HttpPublisher,
+  MqttPublisher,
+  NatsPublisher,
+  RedisPublisher,
+  encodeCloudEvent,
+  signatureHeader,
+} from '../src/publisher/index.js';
+import { attributeEntries, prefixedAttributes } from '../src/publisher/cloudevents.js';
+
+const SCALE = Number(process.env.BENCH_EVENTS ?? '1');
+const WINDOW = 500;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? '500');
+const RUN = Date.now().toString(36);
+
+interface Row {
+  broker: string;
+  case: string;
+  events: number;
+  seconds: number;
+}
+
+const rows: Row[] = [];
+
+function events(count: number, tag: string): OutboxEvent[] {
+  const now = new Date();
+
+  return Array.from({ length: count }, (_, index) => ({
+    id: `${RUN}-${tag}-${index}`,
+    type: 'order.created',
+    key: `order-${index % 200}`,
+    payload: { orderId: index, total: 42.5, currency: 'EUR', lines: [{ sku: 'A-1', qty: 2 }] },
+    headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+    createdAt: now,
+    availableAt: now,
+    attempts: 1,
+    lastError: null,
+  }));
+}
+
+async function measure(broker: string, name: string, count: number, work: () => Promise<void>) {
+  global.gc?.();
+  const started = performance.now();
+  await work();
+  const seconds = (performance.now() - started) / 1000;
+  const earlier = rows.find((row) => row.broker === broker && row.case === name);
+  if (earlier !== undefined) earlier.seconds = Math.min(earlier.seconds, seconds);
+  else rows.push({ broker, case: name, events: count, seconds });
+  console.log(
+    `${broker.padEnd(9)} ${name.padEnd(44)} ${String(count).padStart(7)} events ` +
+      `${Math.round(count / seconds)
+        .toLocaleString('en-US')
+        .padStart(9)} /s`,
+  );
+}
+
+/** Keeps `concurrency` publish calls in flight, like the dispatcher's limiter (which gives
+ * each task its own signal). */
+async function drive(publisher: Publisher, list: OutboxEvent[], concurrency: number) {
+  let next = 0;
+  const worker = async () => {
+    while (next < list.length) {
+      const event = list[next++]!;
+      await publisher.publish(event, { signal: new AbortController().signal });
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+/** Runs `send(i)` for every index, `window` at a time, awaiting each window. */
+async function windowed(count: number, window: number, send: (i: number) => Promise<unknown>) {
+  for (let start = 0; start < count; start += window) {
+    const batch: Array<Promise<unknown>> = [];
+    for (let i = start; i < Math.min(count, start + window); i += 1) batch.push(send(i));
+    await Promise.all(batch);
+  }
+}
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '2');
+
+/** Runs the raw windowed case and ours alternately, `ROUNDS` times, on fresh events each time
+ * (so that no broker deduplicates a round); the best round of each counts. */
+async function alternate(
+  broker: string,
+  count: number,
+  raw: [string, (list: OutboxEvent[]) => Promise<void>],
+  ours: [string, (list: OutboxEvent[]) => Promise<void>],
+) {
+  for (let round = 0; round < ROUNDS; round += 1) {
+    const rawList = events(count, `r${round}`);
+    await measure(broker, raw[0], count, () => raw[1](rawList));
+    const ourList = events(count, `o${round}`);
+    await measure(broker, ours[0], count, () => ours[1](ourList));
+  }
+}
+
+async function benchRedis(): Promise<void> {
+  const count = Math.round(50_000 * SCALE);
+  const stream = `bench:publishers:${RUN}`;
+  const redis = new Redis('redis://127.0.0.1:6379');
+  // The same entry as RedisPublisher writes: one field per attribute, headers, data.
+  const fields = (event: OutboxEvent) => {
+    const encoded = encodeCloudEvent(event, { source: '/bench', mode: 'binary' });
+    const out = attributeEntries(encoded.attributes).flat();
+    out.push('datacontenttype', encoded.contentType);
+    for (const [name, value] of Object.entries(encoded.headers)) out.push(`header:${name}`, value);
+    out.push('data', encoded.body.toString('utf8'));
+
+    return out;
+  };
+
+  const single = events(count / 5, 'single');
+  await measure('redis', 'raw XADD, one awaited round trip each', single.length, async () => {
+    for (const event of single) await redis.xadd(stream, '*', ...fields(event));
+  });
+  const publisher = new RedisPublisher('redis://127.0.0.1:6379', {
+    stream,
+    cloudEvents: { source: '/bench' },
+  });
+  await publisher.check();
+  await alternate(
+    'redis',
+    count,
+    [
+      `raw XADD, pipelined ${WINDOW} at a time`,
+      async (list) => {
+        for (let start = 0; start < list.length; start += WINDOW) {
+          const pipeline = redis.pipeline();
+          for (const event of list.slice(start, start + WINDOW)) {
+            pipeline.xadd(stream, '*', ...fields(event));
+          }
+          await pipeline.exec();
+        }
+      },
+    ],
+    [`RedisPublisher, ${CONCURRENCY} in flight`, (list) => drive(publisher, list, CONCURRENCY)],
+  );
+  await publisher.close();
+  await redis.del(stream);
+  redis.disconnect();
+}
+
+async function benchAmqp(): Promise<void> {
+  const count = Math.round(20_000 * SCALE);
+  const exchange = `bench-publishers-${RUN}`;
+  const model = await amqp.connect('amqp://guest:guest@127.0.0.1:5672');
+  const admin = await model.createChannel();
+  await admin.assertExchange(exchange, 'topic', { durable: true });
+  const queue = (await admin.assertQueue('', { exclusive: true })).queue;
+  await admin.bindQueue(queue, exchange, '#');
+  const channel = await model.createConfirmChannel();
+  // The same message as AmqpPublisher sends: properties, CloudEvents headers, body.
+  const publishRaw = (event: OutboxEvent) =>
+    new Promise<void>((resolve, reject) => {
+      const encoded = encodeCloudEvent(event, { source: '/bench', mode: 'binary' });
+      channel.publish(
+        exchange,
+        event.type,
+        encoded.body,
+        {
+          mandatory: true,
+          persistent: true,
+          messageId: event.id,
+          type: event.type,
+          contentType: encoded.contentType,
+          timestamp: Math.floor(event.createdAt.getTime() / 1000),
+          headers: { ...encoded.headers, ...prefixedAttributes(encoded, 'cloudEvents:') },
+        },
+        (error: unknown) => (error ? reject(error as Error) : resolve()),
+      );
+    });
+
+  const single = events(count / 10, 'single');
+  await measure(
+    'rabbitmq',
+    'raw confirm channel, awaiting each confirm',
+    single.length,
+    async () => {
+      for (const event of single) await publishRaw(event);
+    },
+  );
+  const publisher = new AmqpPublisher('amqp://guest:guest@127.0.0.1:5672', {
+    exchange,
+    cloudEvents: { source: '/bench' },
+  });
+  await publisher.check();
+  await alternate(
+    'rabbitmq',
+    count,
+    [
+      `raw confirm channel, window of ${WINDOW}`,
+      (list) => windowed(list.length, WINDOW, (i) => publishRaw(list[i]!)),
+    ],
+    [`AmqpPublisher, ${CONCURRENCY} in flight`, (list) => drive(publisher, list, CONCURRENCY)],
+  );
+  await publisher.close();
+  await admin.deleteQueue(queue);
+  await admin.deleteExchange(exchange);
+  await model.close();
+}
+
+async function benchNats(): Promise<void> {
+  const count = Math.round(20_000 * SCALE);
+  const stream = `BENCH_PUBLISHERS_${RUN}`;
+  const subject = `benchpub.${RUN}`;
+  const connection = await natsConnect({ servers: '127.0.0.1:4222' });
+  const manager = await connection.jetstreamManager();
+  await manager.streams.add({ name: stream, subjects: [`${subject}.>`] });
+  const jetstream = connection.jetstream();
+  // The same message as NatsPublisher sends: `ce-` headers, content type, Nats-Msg-Id.
+  const publishRaw = (event: OutboxEvent) => {
+    const encoded = encodeCloudEvent(event, { source: '/bench', mode: 'binary' });
+    const headers = natsHeaders();
+    for (const [name, value] of Object.entries(encoded.headers)) headers.set(name, value);
+    for (const [name, value] of Object.entries(prefixedAttributes(encoded, 'ce-'))) {
+      headers.set(name, value);
+    }
+    headers.set('content-type', encoded.contentType);
+
+    return jetstream.publish(`${subject}.${event.type}`, encoded.body, {
+      msgID: event.id,
+      headers,
+    });
+  };
+
+  const single = events(count / 10, 'single');
+  await measure('nats', 'raw JetStream publish, awaiting each ack', single.length, async () => {
+    for (const event of single) await publishRaw(event);
+  });
+  const publisher = new NatsPublisher('nats://127.0.0.1:4222', {
+    subject: `${subject}.{type}`,
+    cloudEvents: { source: '/bench' },
+  });
+  await publisher.check();
+  await alternate(
+    'nats',
+    count,
+    [
+      `raw JetStream publish, window of ${WINDOW}`,
+      (list) => windowed(list.length, WINDOW, (i) => publishRaw(list[i]!)),
+    ],
+    [`NatsPublisher, ${CONCURRENCY} in flight`, (list) => drive(publisher, list, CONCURRENCY)],
+  );
+  await publisher.close();
+  await manager.streams.delete(stream);
+  await connection.close();
+}
+
+async function benchMqtt(): Promise<void> {
+  const count = Math.round(20_000 * SCALE);
+  const topic = `bench/publishers/${RUN}`;
+  const client = await mqtt.connectAsync('mqtt://127.0.0.1:1883', { protocolVersion: 5 });
+  // The same message as MqttPublisher sends: attributes and headers as user properties.
+  const publishRaw = (event: OutboxEvent) => {
+    const encoded = encodeCloudEvent(event, { source: '/bench', mode: 'binary' });
+    const userProperties: Record<string, string> = { id: event.id };
+    for (const [name, value] of attributeEntries(encoded.attributes)) userProperties[name] = value;
+    for (const [name, value] of Object.entries(encoded.headers)) userProperties[name] ??= value;
+
+    return client.publishAsync(`${topic}/${event.type}`, encoded.body, {
+      qos: 1,
+      properties: { contentType: encoded.contentType, userProperties },
+    });
+  };
+
+  const single = events(count / 10, 'single');
+  await measure('mqtt', 'raw QoS 1 publish, awaiting each PUBACK', single.length, async () => {
+    for (const event of single) await publishRaw(event);
+  });
+  const publisher = new MqttPublisher('mqtt://127.0.0.1:1883', {
+    topic: `${topic}/{type}`,
+    cloudEvents: { source: '/bench' },
+  });
+  await publisher.check();
+  await alternate(
+    'mqtt',
+    count,
+    [
+      `raw QoS 1 publish, window of ${WINDOW}`,
+      (list) => windowed(list.length, WINDOW, (i) => publishRaw(list[i]!)),
+    ],
+    [`MqttPublisher, ${CONCURRENCY} in flight`, (list) => drive(publisher, list, CONCURRENCY)],
+  );
+  await publisher.close();
+  await client.endAsync();
+}
+
+/** The webhook receiver runs in a child process, so that it does not share our event loop. */
+async function benchHttp(): Promise<void> {
+  const count = Math.round(20_000 * SCALE);
+  const child = fork(fileURLToPath(import.meta.url), ['--receiver'], { stdio: 'inherit' });
+  const port = await new Promise<number>((resolve) => child.once('message', resolve));
+  const url = `http://127.0.0.1:${port}/hook`;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
+  // The same request as HttpPublisher sends: `ce-` headers, idempotency key, signature.
+  const postRaw = (event: OutboxEvent) =>
+    new Promise<void>((resolve, reject) => {
+      const encoded = encodeCloudEvent(event, { source: '/bench', mode: 'binary' });
+      const request = http.request(url, {
+        method: 'POST',
+        agent,
+        headers: {
+          ...encoded.headers,
+          ...prefixedAttributes(encoded, 'ce-'),
+          'content-type': encoded.contentType,
+          'idempotency-key': event.id,
+          'outbox-signature': signatureHeader('bench', Math.floor(Date.now() / 1000), encoded.body),
+        },
+      });
+      request.on('error', reject);
+      request.on('response', (response) => {
+        response.resume();
+        response.on('end', resolve);
+      });
+      request.end(encoded.body);
+    });
+
+  const single = events(count / 10, 'single');
+  await measure('http', 'raw keep-alive POST, one at a time', single.length, async () => {
+    for (const event of single) await postRaw(event);
+  });
+  const publisher = new HttpPublisher(url, { secret: 'bench', cloudEvents: { source: '/bench' } });
+  await alternate(
+    'http',
+    count,
+    [
+      `raw keep-alive POST, window of ${WINDOW}`,
+      (list) => windowed(list.length, WINDOW, (i) => postRaw(list[i]!)),
+    ],
+    [`HttpPublisher, ${CONCURRENCY} in flight`, (list) => drive(publisher, list, CONCURRENCY)],
+  );
+  await publisher.close();
+  agent.destroy();
+  child.kill();
+}
+
+function receiver(): void {
+  const server = http.createServer((request, response) => {
+    request.resume();
+    request.on('end', () => response.writeHead(204).end());
+  });
+  server.keepAliveTimeout = 10_000;
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    process.send?.(typeof address === 'object' && address !== null ? address.port : 0);
+  });
+}
+
+function report(): void {
+  console.log('\nratio of our publisher to the raw windowed rate (target: at least 70 %)');
+  for (const broker of new Set(rows.map((row) => row.broker))) {
+    const of = rows.filter((row) => row.broker === broker);
+    const rate = (row: Row | undefined) => (row ? row.events / row.seconds : Number.NaN);
+    const raw = rate(
+      of.find((row) => row.case.includes('window') || row.case.includes('pipelined')),
+    );
+    const ours = rate(of.find((row) => row.case.includes('Publisher')));
+    const ratio = ours / raw;
+    console.log(
+      `${broker.padEnd(9)} ${(ratio * 100).toFixed(0).padStart(4)} %  ${ratio >= 0.7 ? 'met' : 'NOT met'}`,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--receiver')) {
+    receiver();
+
+    return;
+  }
+
+  const all: Record<string, () => Promise<void>> = {
+    redis: benchRedis,
+    rabbitmq: benchAmqp,
+    nats: benchNats,
+    mqtt: benchMqtt,
+    http: benchHttp,
+  };
+  const wanted = process.argv.slice(2).filter((arg) => arg in all);
+  console.log(
+    `publishers, raw rate: ${CONCURRENCY} publishes in flight for ours, windows of ${WINDOW} ` +
+      `for the raw clients, best of ${ROUNDS} alternating rounds (Node ${process.version})`,
+  );
+  for (const [name, bench] of Object.entries(all)) {
+    if (wanted.length === 0 || wanted.includes(name)) await bench();
+  }
+  report();
+}
+
+await main();
