@@ -15,6 +15,5 @@ export {
   isStoreUnavailableError,
   InvalidEventError,
   isInvalidEventError,
-  redactUrl,
 } from './errors.js';
 export { backoffDelay, type CommonStoreOptions, type DeadKeyPolicy } from './options.js';
