@@ -3,8 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'tsup';
@@ -12,7 +11,10 @@ import { build } from 'tsup';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 test('the built package loads with require() and with import', async () => {
-  const outDir = mkdtempSync(join(tmpdir(), 'outbox-build-'));
+  // Inside the project, so that the build's imports resolve from its node_modules.
+  const scratch = join(root, 'node_modules', '.cache');
+  mkdirSync(scratch, { recursive: true });
+  const outDir = mkdtempSync(join(scratch, 'outbox-build-'));
   try {
     await build({
       entry: { index: join(root, 'src', 'index.ts') },
