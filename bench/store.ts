@@ -12,7 +12,7 @@ import type { OutboxStore } from '../src/store/contract.js';
 
 const URL = process.env['OUTBOX_BENCH_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const EVENTS = Number(process.env['OUTBOX_BENCH_EVENTS'] ?? 20_000);
-const KEYS = 1000;
+const KEYS = Number(process.env['OUTBOX_BENCH_KEYS'] ?? 1000);
 const KEYED_SHARE = 0.9;
 const ROUNDS = 2;
 const ONLY = process.env['OUTBOX_BENCH_STORES']?.split(',') ?? ['postgres', 'sqlite'];

@@ -6,8 +6,10 @@ import type { DeadKeyPolicy } from '../options.js';
 import type { PgNames } from './migrations.js';
 import { qualified } from './migrations.js';
 
-const COLUMNS = `o.id, o.type, o.key, o.payload, o.headers, o.created_at, o.available_at,
-  o.attempts, o.last_error`;
+/** Times come back as milliseconds (float8): far cheaper to read than timestamp text. */
+const COLUMNS = `o.id, o.type, o.key, o.payload, o.headers,
+  date_part('epoch', o.created_at) * 1000 AS created_at,
+  date_part('epoch', o.available_at) * 1000 AS available_at, o.attempts, o.last_error`;
 
 export const NOT_LEASED = `(o.lease_expires_at IS NULL OR o.lease_expires_at <= now())`;
 export const LEASED_BY = `o.lease_token = $2::uuid AND o.lease_expires_at > now()
@@ -66,7 +68,7 @@ export function claimSql(names: PgNames, variant: ClaimVariant): string {
     UPDATE ${t} o SET attempts = o.attempts + 1, lease_token = $3::uuid,
       lease_expires_at = now() + $2::float8 * interval '1 millisecond'
     WHERE o.id = ANY(ARRAY(SELECT id FROM picked))
-    RETURNING ${COLUMNS}, o.lease_expires_at`;
+    RETURNING ${COLUMNS}, date_part('epoch', o.lease_expires_at) * 1000 AS lease_expires_at`;
 }
 
 /** $1 ids, $2 token, $3 reason prefix. Gives back the attempt the claim counted. */

@@ -2,7 +2,7 @@
  * The PostgreSQL outbox store: claims with `FOR UPDATE SKIP LOCKED` and a lease, in one
  * statement, holding no transaction open while events are published.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type {
   AckResult,
@@ -71,8 +71,8 @@ interface PgEventRow {
   key: string | null;
   payload: unknown;
   headers: unknown;
-  created_at: Date;
-  available_at: Date;
+  created_at: number;
+  available_at: number;
   attempts: number;
   last_error: string | null;
 }
@@ -185,9 +185,9 @@ export class PostgresStore implements OutboxStore {
     if (exclude !== undefined) values.push(exclude);
 
     const result = await this.#run(() =>
-      this.#pool.query<PgEventRow & { lease_expires_at: Date | null }>({
-        name: `${name}_${this.#names.schema}_${this.#names.table}`.slice(0, 63),
-        text: text,
+      this.#pool.query<PgEventRow & { lease_expires_at: number }>({
+        name: statementName(text),
+        text,
         values,
         types: RAW_JSON_TYPES,
       }),
@@ -225,12 +225,12 @@ export class PostgresStore implements OutboxStore {
       rejected.push(...unreadable);
     }
     rejected.sort((a, b) => compareIds(a.id, b.id));
-    const leaseExpiresAt = rows[0]?.lease_expires_at ?? undefined;
+    const leaseMs = rows[0]?.lease_expires_at;
 
     return {
       token,
       events,
-      leaseExpiresAt: leaseExpiresAt ?? new Date(Date.now() + options.leaseMs),
+      leaseExpiresAt: new Date(leaseMs ?? Date.now() + options.leaseMs),
       rejected,
     };
   }
@@ -412,7 +412,11 @@ export class PostgresStore implements OutboxStore {
     if (ids.length === 0) return { applied: [], refused: [] };
 
     const result = await this.#run(() =>
-      this.#pool.query<{ id: string }>(text, [[...ids], ...rest]),
+      this.#pool.query<{ id: string }>({
+        name: statementName(text),
+        text,
+        values: [[...ids], ...rest],
+      }),
     );
 
     return splitRefused(ids, result.rows);
@@ -438,12 +442,25 @@ function toRaw(row: PgEventRow): RawEventRow {
     key: row.key,
     payload: row.payload,
     headers: row.headers,
-    createdAt: row.created_at,
-    availableAt: row.available_at,
+    createdAt: new Date(row.created_at),
+    availableAt: new Date(row.available_at),
     attempts: row.attempts,
     lastError: row.last_error,
   };
 }
+
+/** A prepared statement's name, unique per text (so per schema, table and variant). */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `outbox_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    statementNames.set(text, name);
+  }
+
+  return name;
+}
+
+const statementNames = new Map<string, string>();
 
 function compareIds(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
