@@ -47,6 +47,8 @@ export interface ConformanceTarget {
   restart?(): Promise<void>;
   /** Mappings that cannot work: each must throw at construction or reject at `check()`. */
   badRoutings: Array<{ what: string; build: () => Publisher }>;
+  /** The publisher URL and options for `outbox run`, bound to this run's destination. */
+  cli(): { url: string; options: Record<string, unknown> };
   /** Per-run setup and cleanup (streams, queues). */
   setup?(): Promise<void>;
   teardown?(): Promise<void>;

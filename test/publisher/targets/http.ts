@@ -1,0 +1,105 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HttpPublisher } from '../../../src/publisher/index.js';
+import { fromStructured } from '../conformance.js';
+import type { ConformanceTarget, Consumer, Received } from '../conformance.js';
+
+// The "broker" is a webhook receiver in this process; restarting it closes and reopens the port.
+export const listeners = new Set<(message: Received) => void>();
+let port = 0;
+let server: http.Server | undefined;
+
+function decode(request: http.IncomingMessage, body: string): Received {
+  const header = (name: string) => {
+    const value = request.headers[name];
+
+    return typeof value === 'string' ? decodeURIComponent(value) : undefined;
+  };
+  const plain: Record<string, string> = {};
+  const tenant = header('x-tenant');
+  if (tenant !== undefined) plain['x-tenant'] = tenant;
+  const dedupId = header('idempotency-key') ?? '';
+  const contentType = header('content-type') ?? '';
+  if (contentType.startsWith('application/cloudevents+json')) {
+    return fromStructured(body, dedupId, plain);
+  }
+
+  return {
+    dedupId,
+    id: header('ce-id') ?? '',
+    type: header('ce-type') ?? '',
+    source: header('ce-source') ?? '',
+    time: header('ce-time') ?? '',
+    key: header('ce-partitionkey'),
+    traceparent: header('ce-traceparent'),
+    contentType,
+    data: JSON.parse(body) as unknown,
+    headers: plain,
+  };
+}
+
+async function listen(): Promise<void> {
+  server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const message = decode(request, Buffer.concat(chunks).toString('utf8'));
+      for (const listener of listeners) listener(message);
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+}
+
+async function stop(): Promise<void> {
+  const current = server;
+  if (current === undefined) return;
+
+  server = undefined;
+  current.closeAllConnections();
+  await new Promise((resolve) => current.close(resolve));
+}
+
+export const target: ConformanceTarget = {
+  name: 'HTTP webhook',
+  cli: () => ({ url: `http://127.0.0.1:${port}/hook`, options: {} }),
+  dedup: false,
+  setup: listen,
+  teardown: stop,
+  publisher: (mode) =>
+    new HttpPublisher(`http://127.0.0.1:${port}/hook`, {
+      cloudEvents: { mode, source: '/conformance' },
+    }),
+  publisherAt: (silentPort) => new HttpPublisher(`http://127.0.0.1:${silentPort}/`),
+  consume: async () => {
+    const received: Received[] = [];
+    const listener = (message: Received) => received.push(message);
+    listeners.add(listener);
+    const consumer: Consumer = {
+      received,
+      close: async () => {
+        listeners.delete(listener);
+      },
+    };
+
+    return consumer;
+  },
+  restart: async () => {
+    await stop();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await listen();
+  },
+  badRoutings: [
+    {
+      what: 'a route that is not a URL',
+      build: () => new HttpPublisher('http://127.0.0.1:1/', { routes: { a: 'nowhere' } }),
+    },
+    {
+      what: 'a pattern with a wildcard in the middle',
+      build: () =>
+        new HttpPublisher('http://127.0.0.1:1/', { routes: { 'a*b': 'http://127.0.0.1/' } }),
+    },
+    { what: 'a non-HTTP URL', build: () => new HttpPublisher('ftp://127.0.0.1/') },
+  ],
+};
