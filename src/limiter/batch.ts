@@ -1,6 +1,6 @@
 import { AbortedError, ShuttingDownError } from './errors.js';
 import type { RunAllOptions, RunOptions } from './limiter-types.js';
-import { Task, TaskExtra, WAITER } from './task.js';
+import { PERMIT, RUNNING, Task, TaskExtra, WAITER } from './task.js';
 import type { TaskContext } from './task.js';
 import { functionOption, numberOption, objectOption } from './validate.js';
 
@@ -10,8 +10,19 @@ export interface BatchHooks {
   begin(node: Task, key: string | undefined): boolean | Error;
   /** The node's task ended; `count` false releases the slot without counting an outcome. */
   end(node: Task, ok: boolean, result: unknown, count?: boolean): void;
+  /**
+   * Like `end`, but the node may keep its slot for its next item: true if it did. `skipped`
+   * items before this one carried on through the gate without asking.
+   */
+  carryOn(node: Task, ok: boolean, result: unknown, skipped: number): boolean;
+  /** Counts items that carried on through the gate as processed. */
+  credit(skipped: number): void;
+  /** Open while a worker may keep its slot after a success without asking (see carryOn). */
+  readonly gate: { readonly carry: boolean };
   limit(): number;
   closed(): boolean;
+  /** Registers (true) or forgets (false) a worker's node, so a drain deadline can reach it. */
+  enlist(node: Task, on: boolean): void;
   timeout(): number;
   run(fn: (ctx: TaskContext) => unknown, options: RunOptions): Promise<unknown>;
 }
@@ -19,6 +30,12 @@ export interface BatchHooks {
 export type ItemFn = (item: unknown, ctx: TaskContext) => unknown;
 
 const NONE = Symbol('none');
+const CARRIED = WAITER | RUNNING | PERMIT;
+
+interface Pulled {
+  index: number;
+  value: unknown;
+}
 
 /**
  * One runAll/runAllSettled call: a handful of worker loops (at most `limit`) pull items one at a
@@ -98,17 +115,17 @@ class Batch {
     return this.#pullAsync(index);
   }
 
-  async #pullAsync(index: number): Promise<unknown> {
+  async #pullAsync(index: number): Promise<Pulled> {
     this.nextIndex = index + 1;
     const step = await (this.asyncIterator as AsyncIterator<unknown>).next();
     if (step.done === true) {
       this.exhausted = true;
       this.count = Math.min(this.count, index);
 
-      return NONE;
+      return { index, value: NONE };
     }
 
-    return this.stopped ? NONE : step.value;
+    return { index, value: this.stopped ? NONE : step.value };
   }
 
   /** Stores a result; false if the batch stopped (first failure of runAll, or earlier stop). */
@@ -156,9 +173,13 @@ class Batch {
     this.resolve(this.results);
   }
 
+  /** Adds workers if the limit was raised (one per item left, at most). */
   maybeGrow(): void {
-    if (this.workers < this.hooks.limit() && !this.stopped && !this.exhausted) {
-      if (this.array === null || this.nextIndex < this.array.length) this.spawn();
+    const limit = this.hooks.limit();
+    while (this.workers < limit && !this.stopped && !this.exhausted) {
+      if (this.array !== null && this.nextIndex + this.workers >= this.array.length) return;
+
+      this.spawn();
     }
   }
 
@@ -183,30 +204,54 @@ async function plainWorker(batch: Batch): Promise<void> {
   node.flags = WAITER;
   const extra = new TaskExtra();
   node.x = extra;
+  // Only a synchronous source may keep a slot between items: an async one may take a while.
+  const sync = batch.asyncIterator === null;
+  const array = batch.array;
+  const results = batch.results;
+  const plainResults = !batch.settled;
+  const gate = hooks.gate;
+  let holding = false;
+  let sinceGrow = 0;
+  let skipped = 0;
+  hooks.enlist(node, true);
   try {
     for (;;) {
-      let item = batch.pull();
-      if (item instanceof Promise && batch.asyncIterator !== null) item = await item;
+      let item: unknown;
+      let index = batch.nextIndex;
+      if (array !== null) {
+        // The hot path, inlined: an array source.
+        if (index >= array.length || batch.stopped) break;
+
+        batch.nextIndex = index + 1;
+        item = array[index];
+      } else {
+        item = batch.pull();
+        index = batch.nextIndex - 1;
+      }
+      if (!sync && item !== NONE) {
+        const pulled = (await item) as Pulled;
+        item = pulled.value;
+        index = pulled.index;
+      }
       if (item === NONE) break;
 
-      const index = batch.nextIndex - 1;
-      extra.item = item;
-      let refusal: unknown;
-      const begun = hooks.begin(node, batch.keyOf === null ? undefined : batch.keyOf(item));
-      if (begun === false) {
-        refusal = await new Promise<unknown>((resolve) => (node.resolve = resolve));
-      } else if (begun !== true) {
-        refusal = begun;
-      }
-      if (refusal !== undefined) {
-        if (!batch.record(index, false, refusal) || refusal instanceof ShuttingDownError) break;
+      if (!holding) {
+        extra.item = item;
+        let refusal: unknown;
+        const begun = hooks.begin(node, batch.keyOf === null ? undefined : batch.keyOf(item));
+        if (begun === false) {
+          refusal = await new Promise<unknown>((resolve) => (node.resolve = resolve));
+        } else if (begun !== true) {
+          refusal = begun;
+        }
+        if (refusal !== undefined) {
+          if (!batch.record(index, false, refusal) || refusal instanceof ShuttingDownError) break;
 
-        continue;
+          continue;
+        }
       }
-      if (batch.stopped) {
-        hooks.end(node, true, undefined, false);
-        break;
-      }
+      holding = true;
+      if (batch.stopped) break;
 
       let ok = true;
       let result: unknown;
@@ -216,15 +261,40 @@ async function plainWorker(batch: Batch): Promise<void> {
         ok = false;
         result = error;
       }
-      hooks.end(node, ok, result);
-      if (!batch.record(index, ok, result)) break;
+      if (sync) {
+        // Through the gate while nothing else waits, asking the limiter once every 16 items
+        // (for the counts and the timing samples).
+        if (
+          ok &&
+          gate.carry &&
+          node.flags === CARRIED &&
+          sinceGrow !== 15 &&
+          extra.controller === undefined
+        ) {
+          skipped += 1;
+        } else {
+          holding = hooks.carryOn(node, ok, result, skipped);
+          skipped = 0;
+        }
+      } else {
+        hooks.end(node, ok, result);
+        holding = false;
+      }
+      if (ok && plainResults && !batch.stopped) results[index] = result;
+      else if (!batch.record(index, ok, result)) break;
 
-      batch.maybeGrow();
+      if (++sinceGrow === 16 || !holding) {
+        sinceGrow = 0;
+        batch.maybeGrow();
+      }
     }
   } catch (error) {
     batch.fail(error);
   } finally {
+    if (skipped > 0) hooks.credit(skipped);
+    if (holding) hooks.end(node, true, undefined, false);
     extra.item = undefined;
+    hooks.enlist(node, false);
     batch.workerDone();
   }
 }
@@ -234,10 +304,14 @@ async function routedWorker(batch: Batch): Promise<void> {
   try {
     for (;;) {
       let item = batch.pull();
-      if (item instanceof Promise && batch.asyncIterator !== null) item = await item;
+      let index = batch.nextIndex - 1;
+      if (batch.asyncIterator !== null && item !== NONE) {
+        const pulled = (await item) as Pulled;
+        item = pulled.value;
+        index = pulled.index;
+      }
       if (item === NONE) break;
 
-      const index = batch.nextIndex - 1;
       const options: RunOptions = { ...batch.runOptions, item };
       if (batch.keyOf !== null) options.key = batch.keyOf(item);
       let ok = true;

@@ -45,8 +45,10 @@ export interface LimiterOptions {
   /** How a rejection counts for the breaker and the adaptive limit. Default `defaultClassify`. */
   classify?: Classifier;
   /**
-   * Time one task in every `sampleEvery` for the run-time and queue-wait percentiles (a clock
-   * read costs about as much as a no-op task). 1 times every task. Default 8.
+   * At most one task in this many is timed for the run-time and queue-wait percentiles. The
+   * interval adapts: every task is timed while tasks take over 0.5 ms, fewer as they get shorter
+   * (a clock read costs about as much as a no-op task); each sample counts for the tasks it
+   * stands for. 1 times every task. Default 256.
    */
   sampleEvery?: number;
   /** Time source for timeouts, drain deadlines and statistics. Default: the system clock. */

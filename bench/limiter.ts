@@ -1,0 +1,229 @@
+// The limiter benchmark: our limiter against p-limit, p-queue, fastq, @henrygd/queue, a
+// hand-rolled pool and the broken Promise.race pattern, one after the other in one process.
+// Run: `npm run bench:limiter` (add `node --expose-gc` for a clean heap baseline per row, as
+// `npm run bench` does). `-- --items 200000` changes the task count.
+import { newQueue } from '@henrygd/queue';
+import fastq from 'fastq';
+import pLimit from 'p-limit';
+import PQueue from 'p-queue';
+import { ConcurrencyLimiter } from '../src/limiter/index.js';
+
+const argv = process.argv.slice(2);
+const option = (name: string, fallback: number): number => {
+  const at = argv.indexOf(`--${name}`);
+
+  return at >= 0 ? Number(argv[at + 1]) : fallback;
+};
+const ITEMS = option('items', 1_000_000);
+const CONCURRENCY = option('concurrency', 100);
+const BROKEN_ITEMS = option('broken-items', 3_000);
+const gc = (globalThis as { gc?: () => void }).gc;
+
+// Peak heap is sampled from inside the task every 16,384 calls: a run of no-op tasks is one long
+// chain of microtasks, so a timer would never get to sample it.
+let baseline = 0;
+let peak = 0;
+let calls = 0;
+function sample(): void {
+  const used = process.memoryUsage().heapUsed;
+  if (used > peak) peak = used;
+}
+async function task(i: number): Promise<number> {
+  if ((++calls & 0x3fff) === 0) sample();
+
+  return i;
+}
+
+interface Row {
+  name: string;
+  items: number;
+  ms: number;
+  peakMb: number;
+}
+
+async function measure(name: string, items: number, body: () => Promise<unknown>): Promise<Row> {
+  gc?.();
+  gc?.();
+  baseline = process.memoryUsage().heapUsed;
+  peak = baseline;
+  calls = 0;
+  const started = performance.now();
+  await body();
+  const ms = performance.now() - started;
+  sample();
+  const row = { name, items, ms, peakMb: (peak - baseline) / 2 ** 20 };
+  console.log(`  ${name}: ${ms.toFixed(0)} ms, peak heap +${row.peakMb.toFixed(1)} MB`);
+
+  return row;
+}
+
+/** The best (fastest) of `times` runs, with the largest peak seen. */
+async function best(
+  name: string,
+  times: number,
+  items: number,
+  body: () => Promise<unknown>,
+): Promise<Row> {
+  let result: Row | undefined;
+  for (let run = 0; run < times; run += 1) {
+    const row = await measure(name, items, body);
+    if (result === undefined || row.ms < result.ms)
+      result = { ...row, peakMb: Math.max(row.peakMb, result?.peakMb ?? 0) };
+  }
+
+  return result as Row;
+}
+
+const indices = Array.from({ length: ITEMS }, (_, i) => i);
+
+async function pool(): Promise<number[]> {
+  const results = new Array<number>(ITEMS);
+  let next = 0;
+  const loop = async (): Promise<void> => {
+    while (next < ITEMS) {
+      const index = next++;
+      results[index] = await task(index);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, loop));
+
+  return results;
+}
+
+async function broken(count: number): Promise<void> {
+  // The pattern this project exists to replace: nothing is ever removed from `processing`.
+  const processing: Array<Promise<number> & { settled?: boolean }> = [];
+  for (let i = 0; i < count; i += 1) {
+    processing.push(task(i));
+    if (processing.length >= CONCURRENCY) {
+      await Promise.race(processing);
+      processing.splice(0, processing.findIndex((p) => p.settled) + 1);
+    }
+  }
+  await Promise.all(processing);
+}
+
+const keyed = {
+  concurrency: CONCURRENCY,
+  breaker: { minimumCalls: 100 },
+  perKey: { concurrency: 10 },
+};
+const keyOf = (i: number): string => `k${i % 100}`;
+const keys = Array.from({ length: 100 }, (_, i) => `k${i}`);
+
+async function main(): Promise<void> {
+  console.log(
+    `limiter benchmark: ${ITEMS.toLocaleString('en')} no-op async tasks, concurrency ` +
+      `${CONCURRENCY}, Node ${process.version}, gc ${gc === undefined ? 'not exposed' : 'exposed'}`,
+  );
+  const rows: Row[] = [];
+  rows.push(await best('hand-rolled pool', 3, ITEMS, pool));
+  rows.push(
+    await best('ours: runAll', 3, ITEMS, () =>
+      new ConcurrencyLimiter(CONCURRENCY).runAll(indices, task),
+    ),
+  );
+  rows.push(
+    await best('ours: runAll, breaker + perKey', 3, ITEMS, () =>
+      new ConcurrencyLimiter(keyed).runAll(indices, task, { key: keyOf }),
+    ),
+  );
+  rows.push(
+    await best('ours: run() x N up front', 3, ITEMS, () => {
+      const limiter = new ConcurrencyLimiter(CONCURRENCY);
+
+      return Promise.all(indices.map((i) => limiter.run(() => task(i))));
+    }),
+  );
+  rows.push(
+    await best('ours: run() x N, breaker + perKey', 3, ITEMS, () => {
+      const limiter = new ConcurrencyLimiter(keyed);
+
+      return Promise.all(indices.map((i) => limiter.run(() => task(i), { key: keys[i % 100] })));
+    }),
+  );
+  rows.push(
+    await best('@henrygd/queue: add() x N', 2, ITEMS, () => {
+      const queue = newQueue(CONCURRENCY);
+
+      return Promise.all(indices.map((i) => queue.add(() => task(i))));
+    }),
+  );
+  rows.push(
+    await best('fastq: push() x N', 1, ITEMS, () => {
+      const queue = fastq.promise(task, CONCURRENCY);
+
+      return Promise.all(indices.map((i) => queue.push(i)));
+    }),
+  );
+  rows.push(
+    await best('p-limit: limit() x N', 1, ITEMS, () => {
+      const limit = pLimit(CONCURRENCY);
+
+      return Promise.all(indices.map((i) => limit(() => task(i))));
+    }),
+  );
+  rows.push(
+    await best('p-queue: add() x N', 1, ITEMS, () => {
+      const queue = new PQueue({ concurrency: CONCURRENCY });
+
+      return Promise.all(indices.map((i) => queue.add(() => task(i))));
+    }),
+  );
+  rows.push(await best('broken Promise.race pattern', 1, BROKEN_ITEMS, () => broken(BROKEN_ITEMS)));
+
+  const byName = new Map(rows.map((row) => [row.name, row]));
+  const poolRow = byName.get('hand-rolled pool') as Row;
+  const peers = rows.filter((row) => /^(@henrygd|fastq|p-limit|p-queue)/.test(row.name));
+  const fastestPeer = peers.reduce((a, b) => (b.ms < a.ms ? b : a));
+  console.log(`\n| row | items | time (ms) | ns/task | peak heap growth (MB) | time / pool |`);
+  console.log(`|---|---:|---:|---:|---:|---:|`);
+  for (const row of rows) {
+    const perTask = (row.ms * 1e6) / row.items;
+    const ratio = (perTask / ((poolRow.ms * 1e6) / poolRow.items)).toFixed(2);
+    console.log(
+      `| ${row.name} | ${row.items.toLocaleString('en')} | ${row.ms.toFixed(0)} | ` +
+        `${perTask.toFixed(0)} | ${row.peakMb.toFixed(1)} | ${ratio}x |`,
+    );
+  }
+  const ours = (name: string): Row => byName.get(name) as Row;
+  const plainRunAll = ours('ours: runAll');
+  const upFront = ours('ours: run() x N up front');
+  console.log('\ntargets:');
+  const check = (label: string, ok: boolean, detail: string): void =>
+    console.log(`  ${ok ? 'met    ' : 'NOT MET'} ${label}: ${detail}`);
+  check(
+    'runAll within 1.5x the pool',
+    plainRunAll.ms <= poolRow.ms * 1.5,
+    `${(plainRunAll.ms / poolRow.ms).toFixed(2)}x`,
+  );
+  check(
+    'runAll peak heap growth < 32 MB',
+    plainRunAll.peakMb < 32,
+    `${plainRunAll.peakMb.toFixed(1)} MB`,
+  );
+  check(
+    `run() x N faster than the fastest peer (${fastestPeer.name})`,
+    upFront.ms < fastestPeer.ms,
+    `${(upFront.ms / fastestPeer.ms).toFixed(2)}x its time`,
+  );
+  check(
+    'run() x N heap no more than that peer',
+    upFront.peakMb <= fastestPeer.peakMb,
+    `${upFront.peakMb.toFixed(0)} MB vs ${fastestPeer.peakMb.toFixed(0)} MB`,
+  );
+  const keyedRunAll = ours('ours: runAll, breaker + perKey');
+  const keyedUpFront = ours('ours: run() x N, breaker + perKey');
+  check(
+    'breaker + perKey within 1.5x plain (runAll)',
+    keyedRunAll.ms <= plainRunAll.ms * 1.5,
+    `${(keyedRunAll.ms / plainRunAll.ms).toFixed(2)}x`,
+  );
+  check(
+    'breaker + perKey within 1.5x plain (run() x N)',
+    keyedUpFront.ms <= upFront.ms * 1.5,
+    `${(keyedUpFront.ms / upFront.ms).toFixed(2)}x`,
+  );
+}
+
+await main();
