@@ -3,13 +3,21 @@
 // dispatcher drives it (a fixed number of publish calls in flight). Prints events per second
 // and the ratio. `npm run bench:publishers -- redis amqp` runs only the named brokers;
 // BENCH_EVENTS scales the counts (default 1 = the figures in docs/benchmarks.md).
+//
+// End to end, in the same run: the same number of events is bulk-inserted into a fresh
+// PostgreSQL outbox, and the dispatcher (CONCURRENCY publishes in flight, batches of 500)
+// delivers them through our publisher until the outbox is empty.
 import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import { connect as natsConnect, headers as natsHeaders } from 'nats';
 import { Redis } from 'ioredis';
+import pg from 'pg';
+import { OutboxDispatcher } from '../src/dispatcher/index.js';
+import { createStore, enqueueMany } from '../src/store/index.js';
 import type { OutboxEvent } from '../src/event.js';
 import type { Publisher } from '../src/publisher/contract.js';
 import {
@@ -27,6 +35,8 @@ const SCALE = Number(process.env.BENCH_EVENTS ?? '1');
 const WINDOW = 500;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? '500');
 const RUN = Date.now().toString(36);
+/** Ordering keys among the events: the dispatcher publishes one at a time per key. */
+const KEYS = Number(process.env.BENCH_KEYS ?? '1000');
 
 interface Row {
   broker: string;
@@ -43,7 +53,7 @@ function events(count: number, tag: string): OutboxEvent[] {
   return Array.from({ length: count }, (_, index) => ({
     id: `${RUN}-${tag}-${index}`,
     type: 'order.created',
-    key: `order-${index % 200}`,
+    key: `order-${index % KEYS}`,
     payload: { orderId: index, total: 42.5, currency: 'EUR', lines: [{ sku: 'A-1', qty: 2 }] },
     headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
     createdAt: now,
@@ -100,13 +110,71 @@ async function alternate(
   count: number,
   raw: [string, (list: OutboxEvent[]) => Promise<void>],
   ours: [string, (list: OutboxEvent[]) => Promise<void>],
+  publisher: Publisher,
 ) {
   for (let round = 0; round < ROUNDS; round += 1) {
     const rawList = events(count, `r${round}`);
     await measure(broker, raw[0], count, () => raw[1](rawList));
     const ourList = events(count, `o${round}`);
     await measure(broker, ours[0], count, () => ours[1](ourList));
+    if (!process.argv.includes('--raw-only')) await endToEnd(broker, count, publisher);
   }
+}
+
+const DATABASE = process.env.OUTBOX_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const E2E_BATCH = 500;
+
+/** Counts confirmed publishes on the way through. */
+class Counting implements Publisher {
+  readonly name: string;
+  confirmed = 0;
+
+  constructor(readonly inner: Publisher) {
+    this.name = inner.name;
+  }
+
+  async publish(event: OutboxEvent, options: { signal: AbortSignal }): Promise<void> {
+    await this.inner.publish(event, options);
+    this.confirmed += 1;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A fresh PostgreSQL outbox filled with `count` events, drained by the dispatcher. */
+async function endToEnd(broker: string, count: number, publisher: Publisher): Promise<void> {
+  const schema = `bench_pub_${randomBytes(3).toString('hex')}`;
+  const pool = new pg.Pool({ connectionString: DATABASE, max: 2 });
+  const store = createStore(DATABASE, { schema });
+  await store.migrate();
+  const template = events(E2E_BATCH, 'e2e');
+  for (let done = 0; done < count; done += E2E_BATCH) {
+    const batch = template.slice(0, Math.min(E2E_BATCH, count - done)).map((event) => ({
+      type: event.type,
+      key: event.key,
+      payload: event.payload,
+      headers: { ...event.headers },
+    }));
+    await enqueueMany(pool, batch, { schema });
+  }
+  const counting = new Counting(publisher);
+  const dispatcher = new OutboxDispatcher({
+    store,
+    publisher: counting,
+    concurrency: CONCURRENCY,
+    batchSize: E2E_BATCH,
+  });
+  const left = async () =>
+    Number((await pool.query(`SELECT count(*) AS n FROM "${schema}".outbox`)).rows[0].n);
+  await measure(broker, `end to end from PostgreSQL, ${CONCURRENCY} in flight`, count, async () => {
+    await dispatcher.start();
+    while (counting.confirmed < count) await new Promise((resolve) => setTimeout(resolve, 5));
+    while ((await left()) > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+  });
+  await dispatcher.stop();
+  await store.close();
+  await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
+  await pool.end();
 }
 
 async function benchRedis(): Promise<void> {
@@ -149,6 +217,7 @@ async function benchRedis(): Promise<void> {
       },
     ],
     [`RedisPublisher, ${CONCURRENCY} in flight`, (list) => drive(publisher, list, CONCURRENCY)],
+    publisher,
   );
   await publisher.close();
   await redis.del(stream);
@@ -207,6 +276,7 @@ async function benchAmqp(): Promise<void> {
       (list) => windowed(list.length, WINDOW, (i) => publishRaw(list[i]!)),
     ],
     [`AmqpPublisher, ${CONCURRENCY} in flight`, (list) => drive(publisher, list, CONCURRENCY)],
+    publisher,
   );
   await publisher.close();
   await admin.deleteQueue(queue);
@@ -255,6 +325,7 @@ async function benchNats(): Promise<void> {
       (list) => windowed(list.length, WINDOW, (i) => publishRaw(list[i]!)),
     ],
     [`NatsPublisher, ${CONCURRENCY} in flight`, (list) => drive(publisher, list, CONCURRENCY)],
+    publisher,
   );
   await publisher.close();
   await manager.streams.delete(stream);
@@ -295,6 +366,7 @@ async function benchMqtt(): Promise<void> {
       (list) => windowed(list.length, WINDOW, (i) => publishRaw(list[i]!)),
     ],
     [`MqttPublisher, ${CONCURRENCY} in flight`, (list) => drive(publisher, list, CONCURRENCY)],
+    publisher,
   );
   await publisher.close();
   await client.endAsync();
@@ -343,6 +415,7 @@ async function benchHttp(): Promise<void> {
       (list) => windowed(list.length, WINDOW, (i) => postRaw(list[i]!)),
     ],
     [`HttpPublisher, ${CONCURRENCY} in flight`, (list) => drive(publisher, list, CONCURRENCY)],
+    publisher,
   );
   await publisher.close();
   agent.destroy();
@@ -362,17 +435,28 @@ function receiver(): void {
 }
 
 function report(): void {
-  console.log('\nratio of our publisher to the raw windowed rate (target: at least 70 %)');
+  const rate = (row: Row | undefined) => (row ? row.events / row.seconds : Number.NaN);
+  const ceiling = rate(rows.find((row) => row.broker === 'no-op'));
+  console.log(
+    '\nratios to the raw windowed rate of the same client library (target: at least 70 %), and' +
+      '\nof end to end to the dispatcher with a no-op publisher in the same run',
+  );
+  console.log('broker    our publisher    end to end       end to end / no-op');
+  const cell = (ratio: number, target: boolean) =>
+    Number.isNaN(ratio)
+      ? 'not run'.padEnd(16)
+      : `${(ratio * 100).toFixed(0).padStart(4)} %${target ? (ratio >= 0.7 ? ' met' : ' NOT met') : ''}`.padEnd(
+          16,
+        );
   for (const broker of new Set(rows.map((row) => row.broker))) {
+    if (broker === 'no-op') continue;
+
     const of = rows.filter((row) => row.broker === broker);
-    const rate = (row: Row | undefined) => (row ? row.events / row.seconds : Number.NaN);
-    const raw = rate(
-      of.find((row) => row.case.includes('window') || row.case.includes('pipelined')),
-    );
+    const raw = rate(of.find((row) => /window|pipelined/.test(row.case)));
     const ours = rate(of.find((row) => row.case.includes('Publisher')));
-    const ratio = ours / raw;
+    const e2e = rate(of.find((row) => row.case.startsWith('end to end')));
     console.log(
-      `${broker.padEnd(9)} ${(ratio * 100).toFixed(0).padStart(4)} %  ${ratio >= 0.7 ? 'met' : 'NOT met'}`,
+      `${broker.padEnd(9)} ${cell(ours / raw, true)} ${cell(e2e / raw, true)} ${cell(e2e / ceiling, false)}`,
     );
   }
 }
@@ -385,6 +469,14 @@ async function main(): Promise<void> {
   }
 
   const all: Record<string, () => Promise<void>> = {
+    // The dispatcher's own ceiling here: the same outbox drained into a publisher that
+    // confirms at once.
+    'no-op': () =>
+      endToEnd('no-op', Math.round(20_000 * SCALE), {
+        name: 'noop',
+        publish: async () => {},
+        close: async () => {},
+      }),
     redis: benchRedis,
     rabbitmq: benchAmqp,
     nats: benchNats,
@@ -397,7 +489,8 @@ async function main(): Promise<void> {
       `for the raw clients, best of ${ROUNDS} alternating rounds (Node ${process.version})`,
   );
   for (const [name, bench] of Object.entries(all)) {
-    if (wanted.length === 0 || wanted.includes(name)) await bench();
+    const chosen = name === 'no-op' ? !process.argv.includes('--raw-only') : wanted.includes(name);
+    if (wanted.length === 0 || chosen) await bench();
   }
   report();
 }
