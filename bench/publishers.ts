@@ -1,12 +1,17 @@
-// Publishers, raw rate: each client library publishing directly with confirmations and many
-// publishes in flight (a confirm window, a pipeline), against our publisher driven the way the
-// dispatcher drives it (a fixed number of publish calls in flight). Prints events per second
-// and the ratio. `npm run bench:publishers -- redis amqp` runs only the named brokers;
-// BENCH_EVENTS scales the counts (default 1 = the figures in docs/benchmarks.md).
+// Publishers: the raw rate of each client library publishing directly with confirmations and
+// many publishes in flight (a confirm window, a pipeline), against our publisher driven the
+// way the dispatcher drives it (a fixed number of publish calls in flight), and end to end:
+// the same number of events bulk-inserted into a fresh PostgreSQL outbox and delivered by the
+// dispatcher (CONCURRENCY in flight, batches of 500) through our publisher until the outbox is
+// empty. A no-op publisher drained the same way gives the dispatcher's own ceiling.
 //
-// End to end, in the same run: the same number of events is bulk-inserted into a fresh
-// PostgreSQL outbox, and the dispatcher (CONCURRENCY publishes in flight, batches of 500)
-// delivers them through our publisher until the outbox is empty.
+//   npm run bench:publishers                      every broker, raw and end to end
+//   npm run bench:publishers -- redis rabbitmq    only these (nats, mqtt, http too)
+//   npm run bench:publishers -- --raw-only        without the PostgreSQL part
+//
+// Environment: BENCH_EVENTS scales the counts (1 = 50,000 for Redis, 20,000 for the others),
+// BENCH_ROUNDS alternating rounds (best counts, default 2), BENCH_CONCURRENCY (500),
+// BENCH_KEYS ordering keys among the events (1,000).
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
