@@ -28,7 +28,9 @@ export function decodeRow(row: RawEventRow, maxPayloadBytes: number): Decoded {
     return { ok: false, reason: 'unreadable row: payload is not JSON text' };
   }
 
-  const size = Buffer.byteLength(row.payload, 'utf8');
+  // A UTF-16 code unit takes at most 3 bytes in UTF-8: short payloads need no byte count.
+  const size =
+    row.payload.length * 3 <= maxPayloadBytes ? 0 : Buffer.byteLength(row.payload, 'utf8');
   if (size > maxPayloadBytes) {
     return {
       ok: false,
@@ -65,7 +67,7 @@ export function decodeRow(row: RawEventRow, maxPayloadBytes: number): Decoded {
 }
 
 function parseHeaders(raw: unknown): Record<string, string> | undefined {
-  if (raw === null || raw === undefined || raw === '') return {};
+  if (raw === null || raw === undefined || raw === '' || raw === '{}') return {};
   if (typeof raw !== 'string') return undefined;
 
   let value: unknown;

@@ -109,10 +109,7 @@ export function enqueueSync(
     : [events as NewOutboxEvent];
   const settings = resolve({ ...options, dialect: 'sqlite' });
   const rows = list.map((event) => encodeEvent(event, settings.maxPayloadBytes));
-  const statement = db.prepare(
-    `INSERT INTO "${settings.table}" (type, key, payload, headers, available_at)
-     VALUES (?, ?, ?, ?, COALESCE(?, ${SQLITE_NOW_MS}))`,
-  );
+  const statement = sqliteInsert(db, settings.table);
   const insertAll = db.transaction(() =>
     rows.map((row, index) => {
       const at = list[index]?.availableAt;
@@ -125,6 +122,27 @@ export function enqueueSync(
   wake(sqliteWakeKey(db, settings.table));
 
   return ids;
+}
+
+const sqliteInserts = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+
+function sqliteInsert(db: Database.Database, table: string): Database.Statement {
+  let byTable = sqliteInserts.get(db);
+  if (byTable === undefined) {
+    byTable = new Map();
+    sqliteInserts.set(db, byTable);
+  }
+
+  let statement = byTable.get(table);
+  if (statement === undefined) {
+    statement = db.prepare(
+      `INSERT INTO "${table}" (type, key, payload, headers, available_at)
+       VALUES (?, ?, ?, ?, COALESCE(?, ${SQLITE_NOW_MS}))`,
+    );
+    byTable.set(table, statement);
+  }
+
+  return statement;
 }
 
 interface Settings {
@@ -177,7 +195,8 @@ function insertStatement(
     const payload = mark();
     params.push(row.headers);
     const headers = mark();
-    params.push(postgres ? (at ?? null) : time(at));
+    const ms = time(at);
+    params.push(postgres ? (ms === null ? null : new Date(ms)) : ms);
     const available = mark();
 
     return postgres
