@@ -39,7 +39,7 @@ import {
   TIMED_OUT,
   WAITER,
 } from './task.js';
-import type { TaskContext } from './task.js';
+import type { Stamp, TaskContext } from './task.js';
 import {
   choiceOption,
   functionOption,
@@ -125,6 +125,8 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
   readonly #hooks: BatchHooks;
   /** Whether a runAll worker may keep its slot between items without asking (see #carryOn). */
   readonly #gate = { carry: false };
+  /** The queue time of tasks queued in the current synchronous burst (one clock read each). */
+  #stamp: Stamp | null = null;
 
   #processed = 0;
   #failed = 0;
@@ -240,10 +242,6 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     const task = new Task(fn);
     const promise = new Promise(captureResolve) as Promise<T>;
     task.resolve = captured;
-    if (--this.#sampleCountdown <= 0) {
-      this.#sampleCountdown = this.#sampleEvery;
-      task.flags = SAMPLED;
-    }
     if (options !== undefined || this.#timeout > 0) {
       if (!this.#prepare(task, options ?? {})) return promise;
     }
@@ -444,10 +442,6 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
 
     node.resolve = null;
     node.flags = WAITER;
-    if (--this.#sampleCountdown <= 0) {
-      this.#sampleCountdown = this.#sampleEvery;
-      node.flags |= SAMPLED;
-    }
     // The fast path of #admit, inlined for the unkeyed case.
     if (this.#keys === null && this.#queued === 0 && this.#active < this.#current) {
       const permit = this.#breaker === null ? PERMIT : this.#permit();
@@ -497,7 +491,7 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
   #push(task: Task, lane: KeyState | null): void {
     task.flags |= QUEUED;
     this.#gate.carry = false;
-    if ((task.flags & SAMPLED) !== 0) task.queuedAt = this.#clock.now();
+    task.stamp = this.#stamp ?? this.#newStamp();
     if (lane === null) this.#queue.push(task);
     else this.#keys?.push(task, lane);
     this.#queued += 1;
@@ -532,6 +526,18 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     else this.#keys?.remove(task, task.key);
     if (this.#queued === 0) this.#updateGate();
   }
+
+  #newStamp(): Stamp {
+    const stamp = { at: this.#clock.now() };
+    this.#stamp = stamp;
+    queueMicrotask(this.#clearStamp);
+
+    return stamp;
+  }
+
+  #clearStamp = (): void => {
+    this.#stamp = null;
+  };
 
   #updateGate(): void {
     // A lowered limit never lets a worker carry on: the slot must go back so that `active`
@@ -578,11 +584,16 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     this.#active += 1;
     task.flags |= RUNNING | permit;
     if ((task.flags & WAITER) === 0) this.#running.push(task);
-    if ((task.flags & SAMPLED) !== 0) {
-      const now = this.#clock.now();
-      this.#queueWait.record(task.queuedAt === 0 ? 0 : now - task.queuedAt, this.#sampleEvery);
-      task.queuedAt = now;
+    let started = -1;
+    if (--this.#sampleCountdown <= 0) {
+      this.#sampleCountdown = this.#sampleEvery;
+      task.flags |= SAMPLED;
+      started = this.#clock.now();
+      const stamp = task.stamp;
+      this.#queueWait.record(stamp === null ? 0 : started - stamp.at, this.#sampleEvery);
+      if (task.x !== null) task.x.startedAt = started;
     }
+    task.stamp = null;
     const extra = task.x;
     if (extra !== null && extra.timeoutMs > 0) {
       extra.timer = this.#clock.setTimeout(() => this.#onTimeout(task), extra.timeoutMs);
@@ -594,10 +605,11 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
 
       return;
     }
-    void this.#execute(task);
+    void this.#execute(task, started);
   }
 
-  async #execute(task: Task): Promise<void> {
+  /** Runs a run() task; `started` is its start time if it is timed, else -1. */
+  async #execute(task: Task, started: number): Promise<void> {
     const fn = task.fn as (ctx: TaskContext) => unknown;
     let sync = true;
     let ok = true;
@@ -612,10 +624,10 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
       // A synchronous throw must not finish (and start the next task) inside this call stack.
       if (sync) await undefined;
     }
-    this.#finish(task, ok, result);
+    this.#finish(task, ok, result, true, started);
   }
 
-  #finish(task: Task, ok: boolean, result: unknown, count = true): void {
+  #finish(task: Task, ok: boolean, result: unknown, count = true, started = -1): void {
     const flags = task.flags;
     this.#active -= 1;
     if ((flags & WAITER) === 0) this.#running.remove(task);
@@ -625,12 +637,11 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
       this.#clearExtra(task, extra);
     }
     if ((flags & TIMED_OUT) !== 0) this.#timedOut -= 1;
-    if (count) this.#count(task, flags, ok, result);
+    if (count) this.#count(task, flags, ok, result, started);
     else if ((flags & RECORDED) === 0) this.#record(flags, 'ignore');
     if ((flags & WAITER) !== 0) {
       task.flags = WAITER;
       task.key = null;
-      task.queuedAt = 0;
       if (extra !== null && extra.controller !== undefined) {
         extra.controller = undefined;
         extra.reason = undefined;
@@ -646,8 +657,11 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
   }
 
   /** Counts a finished task: totals, timing, its caller's promise, breaker and adaptive limit. */
-  #count(task: Task, flags: number, ok: boolean, result: unknown): void {
-    if ((flags & SAMPLED) !== 0) this.#timeRun(this.#clock.now() - task.queuedAt);
+  #count(task: Task, flags: number, ok: boolean, result: unknown, started = -1): void {
+    if ((flags & SAMPLED) !== 0) {
+      const now = this.#clock.now();
+      this.#timeRun(now - (started >= 0 ? started : (task.x?.startedAt ?? now)));
+    }
     this.#processed += 1;
     let outcome: Outcome = 'ignore';
     if ((flags & SETTLED) === 0) {
@@ -686,7 +700,7 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
 
       this.#sampleCountdown = this.#sampleEvery;
       node.flags |= SAMPLED;
-      node.queuedAt = this.#clock.now();
+      (node.x as TaskExtra).startedAt = this.#clock.now();
       this.#queueWait.record(0, this.#sampleEvery);
 
       return true;
@@ -714,7 +728,7 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     if (--this.#sampleCountdown <= 0) {
       this.#sampleCountdown = this.#sampleEvery;
       node.flags |= SAMPLED;
-      node.queuedAt = this.#clock.now();
+      (node.x as TaskExtra).startedAt = this.#clock.now();
       this.#queueWait.record(0, this.#sampleEvery);
     }
 

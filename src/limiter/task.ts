@@ -30,6 +30,13 @@ export class TaskExtra {
   reason: unknown = undefined;
   timer: unknown = undefined;
   timeoutMs = 0;
+  /** When a timed task started, clock milliseconds. */
+  startedAt = 0;
+}
+
+/** A clock reading shared by every task queued in one synchronous burst. */
+export interface Stamp {
+  readonly at: number;
 }
 
 /**
@@ -44,8 +51,8 @@ export class Task implements TaskContext {
   next: Task | null = null;
   prev: Task | null = null;
   key: KeyState | null = null;
-  /** When it was queued (sampled tasks only), clock milliseconds. */
-  queuedAt = 0;
+  /** When it was queued (shared by the tasks queued in one synchronous burst). */
+  stamp: Stamp | null = null;
   x: TaskExtra | null = null;
   flags = 0;
 

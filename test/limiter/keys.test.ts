@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConcurrencyLimiter, isQueueFullError } from '../../src/limiter/index.js';
+import { deferred, flush, Gauge, random, turns } from './helpers.js';
+
+describe('per-key limits', () => {
+  it('never runs more than M per key nor N overall, over many seeds', async () => {
+    for (let seed = 1; seed <= 30; seed += 1) {
+      const next = random(seed);
+      const perKey = 1 + Math.floor(next() * 3);
+      const limit = perKey + Math.floor(next() * 6);
+      const limiter = new ConcurrencyLimiter({
+        concurrency: limit,
+        perKey: { concurrency: perKey },
+      });
+      const overall = new Gauge();
+      const byKey = new Map<string, Gauge>();
+      const tasks = Array.from({ length: 80 }, () => {
+        const key = `k${Math.floor(next() * 5)}`;
+        const gauge = byKey.get(key) ?? new Gauge();
+        byKey.set(key, gauge);
+
+        return limiter.run(
+          async () => {
+            overall.enter();
+            gauge.enter();
+            await turns(Math.floor(next() * 3));
+            gauge.leave();
+            overall.leave();
+            if (next() < 0.2) throw new Error('failed');
+          },
+          { key },
+        );
+      });
+      await Promise.allSettled(tasks);
+      assert.ok(overall.highest <= limit, `seed ${seed}: ${overall.highest} > ${limit}`);
+      for (const [key, gauge] of byKey) {
+        assert.ok(gauge.highest <= perKey, `seed ${seed} ${key}: ${gauge.highest} > ${perKey}`);
+      }
+      assert.equal(limiter.getMemoryStats().keys, 0, 'idle keys are forgotten');
+    }
+  });
+
+  it('serves keys round robin so one hot key cannot starve the others', async () => {
+    const limiter = new ConcurrencyLimiter({ concurrency: 1, perKey: { concurrency: 1 } });
+    const gate = deferred();
+    const order: string[] = [];
+    const first = limiter.run(() => gate.promise, { key: 'hot' });
+    const tasks: Promise<unknown>[] = [];
+    for (let i = 0; i < 6; i += 1) tasks.push(limiter.run(() => order.push('hot'), { key: 'hot' }));
+    tasks.push(limiter.run(() => order.push('a'), { key: 'a' }));
+    tasks.push(limiter.run(() => order.push('b'), { key: 'b' }));
+    tasks.push(limiter.run(() => order.push('a'), { key: 'a' }));
+    gate.resolve();
+    await Promise.all([first, ...tasks]);
+    // The hot key just ran, so it rejoins the round last: a, b, then hot, and so on.
+    assert.deepEqual(order, ['a', 'b', 'hot', 'a', 'hot', 'hot', 'hot', 'hot', 'hot']);
+  });
+
+  it('lets another key start at once while one key is at its cap', async () => {
+    const limiter = new ConcurrencyLimiter({ concurrency: 4, perKey: { concurrency: 1 } });
+    const gate = deferred();
+    const blocked = [
+      limiter.run(() => gate.promise, { key: 'x' }),
+      limiter.run(() => 1, { key: 'x' }),
+    ];
+    let started = false;
+    const other = limiter.run(() => (started = true), { key: 'y' });
+    assert.equal(started, true);
+    assert.equal(limiter.queued, 1);
+    gate.resolve();
+    await Promise.all([...blocked, other]);
+  });
+
+  it('refuses a task of a new key beyond maxKeys with a QueueFullError', async () => {
+    const limiter = new ConcurrencyLimiter({
+      concurrency: 4,
+      perKey: { concurrency: 1, maxKeys: 2 },
+    });
+    const gate = deferred();
+    const running = [
+      limiter.run(() => gate.promise, { key: 'a' }),
+      limiter.run(() => gate.promise, { key: 'b' }),
+    ];
+    const error = await limiter.run(() => 1, { key: 'c' }).catch((e: unknown) => e);
+    assert.ok(isQueueFullError(error));
+    assert.equal(error.reason, 'keys');
+    const known = limiter.run(() => 'known key', { key: 'a' });
+    assert.equal(limiter.queued, 1);
+    gate.resolve();
+    await Promise.all(running);
+    assert.equal(await known, 'known key');
+    await flush();
+    assert.equal(limiter.getMemoryStats().keys, 0);
+    assert.equal(await limiter.run(() => 'now fine', { key: 'c' }), 'now fine');
+  });
+
+  it('applies keys to runAll items', async () => {
+    const limiter = new ConcurrencyLimiter({ concurrency: 6, perKey: { concurrency: 2 } });
+    const byKey = new Map<string, Gauge>();
+    const items = Array.from({ length: 60 }, (_, i) => i);
+    const results = await limiter.runAll(
+      items,
+      async (i) => {
+        const gauge = byKey.get(`k${i % 3}`) ?? new Gauge();
+        byKey.set(`k${i % 3}`, gauge);
+        gauge.enter();
+        await turns(1);
+        gauge.leave();
+
+        return i;
+      },
+      { key: (i) => `k${i % 3}` },
+    );
+    assert.deepEqual(results, items);
+    for (const gauge of byKey.values()) assert.equal(gauge.highest, 2);
+  });
+});

@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
+import { describe, it } from 'node:test';
+import {
+  ConcurrencyLimiter,
+  ManualClock,
+  isAbortedError,
+  isQueueFullError,
+  isTaskTimeoutError,
+} from '../../src/limiter/index.js';
+import type { TaskTimeoutEvent } from '../../src/limiter/index.js';
+import { deferred, flush } from './helpers.js';
+
+/** Occupies every slot of `limiter` until the returned function is called. */
+function occupy(limiter: ConcurrencyLimiter, count: number): () => Promise<void> {
+  const gate = deferred();
+  const running = Array.from({ length: count }, () => limiter.run(() => gate.promise));
+
+  return async () => {
+    gate.resolve();
+    await Promise.all(running);
+  };
+}
+
+describe('bounded queue', () => {
+  it('rejects with a QueueFullError when full under overflow reject', async () => {
+    const limiter = new ConcurrencyLimiter({ concurrency: 1, maxQueued: 2, overflow: 'reject' });
+    const release = occupy(limiter, 1);
+    const waiting = [limiter.run(() => 'a'), limiter.run(() => 'b')];
+    const error = await limiter.run(() => 'c').catch((e: unknown) => e);
+    assert.ok(isQueueFullError(error));
+    assert.equal(error.reason, 'full');
+    assert.match(error.message, /queue is full \(2 waiting\)/);
+    await release();
+    assert.deepEqual(await Promise.all(waiting), ['a', 'b']);
+    assert.equal(limiter.getMemoryStats().totalRejected, 1);
+  });
+
+  it('drops the oldest waiting task under overflow drop-oldest', async () => {
+    const limiter = new ConcurrencyLimiter({
+      concurrency: 1,
+      maxQueued: 2,
+      overflow: 'drop-oldest',
+    });
+    const release = occupy(limiter, 1);
+    const oldest = limiter.run(() => 'a').catch((e: unknown) => e);
+    const kept = [limiter.run(() => 'b'), limiter.run(() => 'c')];
+    const error = await oldest;
+    assert.ok(isQueueFullError(error));
+    assert.equal(error.reason, 'dropped');
+    assert.equal(limiter.queued, 2);
+    await release();
+    assert.deepEqual(await Promise.all(kept), ['b', 'c']);
+  });
+
+  it('parks tasks beyond the bound under overflow wait and runs them in order later', async () => {
+    const limiter = new ConcurrencyLimiter({ concurrency: 1, maxQueued: 1 });
+    const release = occupy(limiter, 1);
+    const order: string[] = [];
+    const tasks = ['a', 'b', 'c'].map((name) => limiter.run(() => order.push(name)));
+    assert.equal(limiter.queued, 1);
+    assert.equal(limiter.getMemoryStats().waitingForRoom, 2);
+    assert.equal(limiter.available, 0);
+    await release();
+    await Promise.all(tasks);
+    assert.deepEqual(order, ['a', 'b', 'c']);
+  });
+
+  it('resolves onRoom when a slot frees and onIdle when everything is done', async () => {
+    const limiter = new ConcurrencyLimiter(2);
+    const release = occupy(limiter, 2);
+    let room = false;
+    let idle = false;
+    void limiter.onRoom().then(() => (room = true));
+    void limiter.onIdle().then(() => (idle = true));
+    await flush();
+    assert.equal(room, false);
+    assert.equal(idle, false);
+    await release();
+    await flush();
+    assert.equal(room, true);
+    assert.equal(idle, true);
+    assert.equal(limiter.available, 2);
+  });
+});
+
+describe('abort signals', () => {
+  it('removes an aborted waiting task at once and drops its listener', async () => {
+    const limiter = new ConcurrencyLimiter(1);
+    const release = occupy(limiter, 1);
+    const controller = new AbortController();
+    let ran = false;
+    const task = limiter.run(() => (ran = true), { signal: controller.signal });
+    assert.equal(limiter.queued, 1);
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
+    controller.abort(new Error('changed my mind'));
+    const error = await task.catch((e: unknown) => e);
+    assert.ok(isAbortedError(error));
+    assert.match(String((error.cause as Error).message), /changed my mind/);
+    assert.equal(limiter.queued, 0);
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+    await release();
+    assert.equal(ran, false);
+    assert.equal(limiter.getMemoryStats().totalAborted, 1);
+  });
+
+  it('tells a running task via ctx.signal, rejects at once, holds the slot', async () => {
+    const limiter = new ConcurrencyLimiter(1);
+    const controller = new AbortController();
+    const finish = deferred();
+    let seen: AbortSignal | undefined;
+    const task = limiter.run(
+      async ({ signal }) => {
+        seen = signal;
+        await finish.promise;
+
+        return 'late';
+      },
+      { signal: controller.signal },
+    );
+    await flush();
+    controller.abort();
+    await assert.rejects(task, { name: 'AbortedError' });
+    assert.equal(seen?.aborted, true);
+    assert.equal(limiter.active, 1);
+    finish.resolve();
+    await limiter.onIdle();
+    assert.equal(limiter.active, 0);
+  });
+
+  it('rejects at once for an already aborted signal', async () => {
+    const limiter = new ConcurrencyLimiter(1);
+    await assert.rejects(
+      limiter.run(() => 1, { signal: AbortSignal.abort() }),
+      {
+        name: 'AbortedError',
+      },
+    );
+    assert.equal(limiter.active, 0);
+  });
+
+  it('leaves no listener on a long-lived shared signal after many tasks', async () => {
+    const limiter = new ConcurrencyLimiter(4);
+    const controller = new AbortController();
+    await Promise.all(
+      Array.from({ length: 1000 }, (_, i) =>
+        limiter.run(async () => i, { signal: controller.signal }),
+      ),
+    );
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+  });
+});
+
+describe('timeouts', () => {
+  it('aborts the signal, rejects with TaskTimeoutError and keeps the slot', async () => {
+    const clock = new ManualClock();
+    const limiter = new ConcurrencyLimiter({ concurrency: 1, timeout: 100, clock });
+    const events: TaskTimeoutEvent[] = [];
+    limiter.on('task:timeout', (event) => events.push(event));
+    const finish = deferred();
+    let signal: AbortSignal | undefined;
+    const slow = limiter.run(
+      async (ctx) => {
+        signal = ctx.signal;
+        await finish.promise;
+      },
+      { item: 'row-1' },
+    );
+    const next = limiter.run(() => 'next');
+    await flush();
+    clock.advance(99);
+    assert.equal(signal?.aborted, false);
+    clock.advance(1);
+    const error = await slow.catch((e: unknown) => e);
+    assert.ok(isTaskTimeoutError(error));
+    assert.equal(error.timeoutMs, 100);
+    assert.ok(isTaskTimeoutError(signal?.reason));
+    assert.deepEqual(events, [{ timeoutMs: 100, timedOut: 1, item: 'row-1' }]);
+    // The timed-out task still holds the only slot: the next one has not started.
+    assert.equal(limiter.active, 1);
+    assert.equal(limiter.queued, 1);
+    assert.equal(limiter.getMemoryStats().timedOut, 1);
+    finish.resolve();
+    assert.equal(await next, 'next');
+    const stats = limiter.getMemoryStats();
+    assert.equal(stats.timedOut, 0);
+    assert.equal(stats.totalTimedOut, 1);
+  });
+
+  it('clears the timer of a task that finishes in time', async () => {
+    const clock = new ManualClock();
+    const limiter = new ConcurrencyLimiter({ concurrency: 2, clock });
+    assert.equal(await limiter.run(() => 'quick', { timeout: 50 }), 'quick');
+    assert.equal(clock.pendingTimers, 0);
+  });
+});
