@@ -11,7 +11,9 @@ export const LEASED_BY = `o.lease_token = @token AND o.lease_expires_at > @now
 /**
  * Claims the head events of free keys and any unkeyed events (see the PostgreSQL store for the
  * rules). Parameters: @now, @limit, @token, @leaseUntil, [@types], [@exclude]. Only the lease
- * columns change, so that the indexes on `state` are left alone.
+ * columns change, so that the indexes on `state` are left alone. Paused types are read in the
+ * same transaction and passed in `@exclude`, which spares the common case (nothing paused) a
+ * check per row.
  */
 export function claimSql(
   table: string,
@@ -30,7 +32,6 @@ export function claimSql(
     WHERE o.id IN (
       SELECT o.id FROM ${t} o
       WHERE o.state = 'pending' AND o.available_at <= @now AND ${NOT_LEASED}
-        AND o.type NOT IN (SELECT p.type FROM "${table}_paused" p)
         ${variant.types ? 'AND o.type IN (SELECT value FROM json_each(@types))' : ''}
         ${variant.excludeTypes ? 'AND o.type NOT IN (SELECT value FROM json_each(@exclude))' : ''}
         AND (o.key IS NULL OR (
@@ -43,7 +44,7 @@ export function claimSql(
           ${hold}))
       ORDER BY o.available_at, o.id
       LIMIT @limit)
-    RETURNING ${COLUMNS.replaceAll('o.', '')}, state, lease_expires_at`;
+    RETURNING ${COLUMNS.replaceAll('o.', '')}`;
 }
 
 export function statsSql(table: string): string {

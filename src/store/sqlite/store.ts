@@ -122,29 +122,30 @@ export class SqliteStore implements OutboxStore {
     const now = this.#now();
     const leaseUntil = now + options.leaseMs;
     const types = options.types;
-    const exclude = options.excludeTypes?.length ? options.excludeTypes : undefined;
     if (types !== undefined && types.length === 0) {
       return { token, events: [], leaseExpiresAt: new Date(leaseUntil), rejected: [] };
     }
 
-    const policy = this.options.deadKeyPolicy;
-    const name = `claim_${Number(types !== undefined)}${Number(exclude !== undefined)}`;
-    const claim = this.#statement(name, () =>
-      sql.claimSql(this.#table, {
-        policy,
-        types: types !== undefined,
-        excludeTypes: exclude !== undefined,
-      }),
-    );
-    const params: Record<string, unknown> = {
-      now,
-      limit: options.limit,
-      token,
-      leaseUntil,
-    };
+    const paused = this.#statement('paused', () => `SELECT type FROM "${this.#table}_paused"`);
+    const params: Record<string, unknown> = { now, limit: options.limit, token, leaseUntil };
     if (types !== undefined) params['types'] = JSON.stringify(types);
-    if (exclude !== undefined) params['exclude'] = JSON.stringify(exclude);
+    const pick = () => {
+      const exclude = [
+        ...(options.excludeTypes ?? []),
+        ...(paused.all() as { type: string }[]).map((row) => row.type),
+      ];
+      if (exclude.length > 0) params['exclude'] = JSON.stringify(exclude);
 
+      const name = `claim_${Number(types !== undefined)}${Number(exclude.length > 0)}`;
+
+      return this.#statement(name, () =>
+        sql.claimSql(this.#table, {
+          policy: this.options.deadKeyPolicy,
+          types: types !== undefined,
+          excludeTypes: exclude.length > 0,
+        }),
+      );
+    };
     const reject = this.#statement(
       'reject',
       () => `UPDATE "${this.#table}" SET state = 'dead', dead_at = @now, last_error = @reason,
@@ -152,7 +153,7 @@ export class SqliteStore implements OutboxStore {
         WHERE id = @id`,
     );
     const run = this.#db.transaction(() => {
-      const rows = (claim.all(params) as SqliteEventRow[]).sort((a, b) => a.id - b.id);
+      const rows = (pick().all(params) as SqliteEventRow[]).sort((a, b) => a.id - b.id);
       const events: OutboxEvent[] = [];
       const rejected: RejectedRow[] = [];
       for (const row of rows) {
