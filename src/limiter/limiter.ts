@@ -629,7 +629,6 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
 
   #finish(task: Task, ok: boolean, result: unknown, count = true, started = -1): void {
     const flags = task.flags;
-    this.#active -= 1;
     if ((flags & WAITER) === 0) this.#running.remove(task);
     if (task.key !== null) this.#keys?.finished(task.key);
     const extra = task.x;
@@ -637,8 +636,10 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
       this.#clearExtra(task, extra);
     }
     if ((flags & TIMED_OUT) !== 0) this.#timedOut -= 1;
+    // Counted while the task still holds its slot: the adaptive limit sees it in flight.
     if (count) this.#count(task, flags, ok, result, started);
     else if ((flags & RECORDED) === 0) this.#record(flags, 'ignore');
+    this.#active -= 1;
     if ((flags & WAITER) !== 0) {
       task.flags = WAITER;
       task.key = null;
