@@ -61,6 +61,8 @@ interface Live {
   pending: Set<(error: PublishError) => void>;
   /** Message ids returned as unroutable whose confirm has not arrived yet. */
   returned: Map<string, number>;
+  /** Why RabbitMQ blocked the connection (a memory or disk alarm), while it does. */
+  blocked: string | undefined;
 }
 
 function checkRoute(option: string, template: string) {
@@ -176,7 +178,15 @@ export class AmqpPublisher implements Publisher {
     try {
       await this.#checkExchanges(model);
       const channel = await model.createConfirmChannel();
-      const live: Live = { model, channel, pending: new Set(), returned: new Map() };
+      const live: Live = {
+        model,
+        channel,
+        pending: new Set(),
+        returned: new Map(),
+        blocked: undefined,
+      };
+      model.on('blocked', (reason: string) => (live.blocked = reason || 'resource alarm'));
+      model.on('unblocked', () => (live.blocked = undefined));
       const lost = (error?: Error) => this.#lost(live, error);
       model.on('close', lost);
       channel.on('close', lost);
@@ -240,6 +250,14 @@ export class AmqpPublisher implements Publisher {
     if (this.#closed) throw closedError(this.name);
 
     const live = await this.#connector.get(options.signal);
+    if (live.blocked !== undefined) {
+      // Nothing would be confirmed until the alarm clears: push back instead of piling up.
+      throw new PublishError(
+        `RabbitMQ blocked publishing (${live.blocked}); event ${event.id} not sent`,
+        'overload',
+      );
+    }
+
     const work = this.#send(live, event);
     this.#inFlight.add(work);
     const forget = () => this.#inFlight.delete(work);
