@@ -122,7 +122,13 @@ async function alternate(
     await measure(broker, raw[0], count, () => raw[1](rawList));
     const ourList = events(count, `o${round}`);
     await measure(broker, ours[0], count, () => ours[1](ourList));
-    if (!process.argv.includes('--raw-only')) await endToEnd(broker, count, publisher);
+    if (!process.argv.includes('--raw-only')) {
+      // The database is shared with other work on this machine: a failed run is reported and
+      // skipped, not fatal.
+      await endToEnd(broker, count, publisher).catch((error: unknown) => {
+        console.log(`${broker.padEnd(9)} end to end failed: ${String(error).split('\n')[0]}`);
+      });
+    }
   }
 }
 
