@@ -487,7 +487,7 @@ async function main(): Promise<void> {
         name: 'noop',
         publish: async () => {},
         close: async () => {},
-      }),
+      }).catch((error: unknown) => console.log(`no-op end to end failed: ${String(error)}`)),
     redis: benchRedis,
     rabbitmq: benchAmqp,
     nats: benchNats,
