@@ -1,6 +1,9 @@
 import { TaskList } from './task.js';
 import type { Task } from './task.js';
 
+/** Idle lanes kept for reuse, at most. */
+const IDLE_LANES = 256;
+
 /** The lane of one key: its tasks waiting, how many run, its place in the round-robin ring. */
 export class KeyState {
   readonly list = new TaskList();
@@ -9,6 +12,12 @@ export class KeyState {
   parked = 0;
   ringNext: KeyState | null = null;
   ringPrev: KeyState | null = null;
+  /** Links in the list of idle lanes kept for reuse, oldest first. */
+  idleNext: KeyState | null = null;
+  idlePrev: KeyState | null = null;
+  isIdleListed = false;
+  /** Forgotten: no longer in the table. */
+  evicted = false;
 
   constructor(
     readonly key: string | undefined,
@@ -23,28 +32,40 @@ export class KeyState {
 /**
  * Per-key lanes served round robin. A lane is in the ring while it has waiting tasks and runs
  * fewer than its cap, so the next task to start is always at the cursor: O(1) per start, and one
- * hot key gets one turn per round like every other. Lanes are forgotten as soon as they are idle,
- * so the table holds only live keys. Tasks without a key share one lane with no per-key cap.
+ * hot key gets one turn per round like every other. An idle lane is kept for reuse among the
+ * last `IDLE_LANES` idle ones (creating and dropping a lane per task would cost more than the
+ * task), then forgotten; so the table holds the live keys plus a bounded few. Tasks without a
+ * key share one lane with no per-key cap.
  */
 export class KeyedQueue {
   readonly #lanes = new Map<string | undefined, KeyState>();
   #cursor: KeyState | null = null;
+  #idleHead: KeyState | null = null;
+  #idleTail: KeyState | null = null;
+  #idleCount = 0;
+  readonly #idleCap: number;
 
   constructor(
     readonly cap: number,
     readonly maxKeys: number,
-  ) {}
+  ) {
+    this.#idleCap = Math.min(maxKeys, IDLE_LANES);
+  }
 
   /** Live keys (running or waiting). */
   get size(): number {
-    return this.#lanes.size;
+    return this.#lanes.size - this.#idleCount;
   }
 
-  /** The lane of `key`, created if needed; null if the table is full. */
+  /** The lane of `key`, created if needed; null if the table of live keys is full. */
   lane(key: string | undefined): KeyState | null {
     let lane = this.#lanes.get(key);
-    if (lane !== undefined) return lane;
-    if (key !== undefined && this.#lanes.size >= this.maxKeys) return null;
+    if (lane !== undefined) {
+      if (lane.isIdleListed) this.#unlistIdle(lane);
+
+      return lane;
+    }
+    if (key !== undefined && this.size >= this.maxKeys) return null;
 
     lane = new KeyState(key, key === undefined ? Infinity : this.cap);
     this.#lanes.set(key, lane);
@@ -52,9 +73,33 @@ export class KeyedQueue {
     return lane;
   }
 
-  /** Forgets `lane` if nothing runs or waits in it (a lane created for a refused task). */
+  /** Lists `lane` as idle if nothing runs or waits in it; the oldest idle lanes are forgotten. */
   forgetIfIdle(lane: KeyState): void {
-    if (lane.idle && this.#lanes.get(lane.key) === lane) this.#lanes.delete(lane.key);
+    if (lane.isIdleListed || lane.evicted || !lane.idle) return;
+
+    lane.isIdleListed = true;
+    lane.idlePrev = this.#idleTail;
+    if (this.#idleTail === null) this.#idleHead = lane;
+    else this.#idleTail.idleNext = lane;
+    this.#idleTail = lane;
+    this.#idleCount += 1;
+    if (this.#idleCount > this.#idleCap) {
+      const oldest = this.#idleHead as KeyState;
+      this.#unlistIdle(oldest);
+      oldest.evicted = true;
+      this.#lanes.delete(oldest.key);
+    }
+  }
+
+  #unlistIdle(lane: KeyState): void {
+    if (lane.idlePrev === null) this.#idleHead = lane.idleNext;
+    else lane.idlePrev.idleNext = lane.idleNext;
+    if (lane.idleNext === null) this.#idleTail = lane.idlePrev;
+    else lane.idleNext.idlePrev = lane.idlePrev;
+    lane.idleNext = null;
+    lane.idlePrev = null;
+    lane.isIdleListed = false;
+    this.#idleCount -= 1;
   }
 
   /** The next task to start, or null if every waiting key is at its cap. */

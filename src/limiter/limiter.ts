@@ -54,6 +54,11 @@ function captureResolve(resolve: (value: unknown) => void): void {
   captured = resolve;
 }
 
+let refusal: unknown;
+function catchRefusal(error: unknown): void {
+  refusal = error;
+}
+
 function rejected(error: unknown): Promise<never> {
   return Promise.reject(error);
 }
@@ -451,11 +456,12 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
         return true;
       }
     }
-    let error: unknown;
-    node.resolve = (value) => (error = value);
+    // A refusal during admission arrives through node.resolve: catch it without a closure.
+    refusal = undefined;
+    node.resolve = catchRefusal;
     this.#admit(node, key);
     if ((node.flags & RUNNING) !== 0) return true;
-    if (node.resolve === null) return error as Error;
+    if (node.resolve === null) return refusal as Error;
 
     return false;
   }

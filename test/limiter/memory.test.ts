@@ -14,6 +14,22 @@ import { deferred, flush } from './helpers.js';
 
 const MB = 2 ** 20;
 
+interface LeakFigures {
+  before: number;
+  peak: number;
+  afterRun: number;
+  after: number;
+  rejected: number;
+  beforeRunAll: number;
+  runAllPeak: number;
+  runAllCount: number;
+  afterRunAll: number;
+  retained: number;
+  processed: number;
+  active: number;
+  queued: number;
+}
+
 describe('memory', () => {
   it('holds no settled task: 1,000,000 tasks through runAll leave the heap where it was', () => {
     const child = spawnSync(
@@ -27,14 +43,8 @@ describe('memory', () => {
       { encoding: 'utf8', timeout: 120_000 },
     );
     assert.equal(child.status, 0, child.stderr);
-    const figures = JSON.parse(child.stdout.trim().split('\n').pop() as string) as Record<
-      string,
-      number
-    >;
-    const { before, peak, afterRun, after, rejected, retained, processed } = figures as Record<
-      string,
-      number
-    >;
+    const figures = JSON.parse(child.stdout.trim().split('\n').pop() as string) as LeakFigures;
+    const { before, peak, afterRun, after, rejected, retained, processed } = figures;
     assert.equal(rejected, 1000);
     // During the run: the limiter holds at most `concurrency` tasks; the settled results
     // (one object per item, kept by the caller) account for the growth.
@@ -46,9 +56,9 @@ describe('memory', () => {
     );
     // runAll: at most `concurrency` tasks plus the results array (8 MB for 1,000,000 items).
     assert.equal(figures.runAllCount, 1_000_000);
-    const runAllGrowth = (figures.runAllPeak as number) - (figures.beforeRunAll as number);
+    const runAllGrowth = figures.runAllPeak - figures.beforeRunAll;
     assert.ok(runAllGrowth < 32 * MB, `runAll peak growth ${formatBytes(runAllGrowth)}`);
-    const left = (figures.afterRunAll as number) - before;
+    const left = figures.afterRunAll - before;
     assert.ok(left < 4 * MB, `after runAll: ${formatBytes(left)} above the start`);
     assert.equal(retained, 0, 'settled run() closures were collected');
     assert.equal(processed, 2_020_000 + 10_000);
