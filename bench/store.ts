@@ -1,7 +1,9 @@
 // Claim-and-complete throughput of the stores, against the ceiling measured in the same run: a
 // minimal SQL loop that claims with `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT
 // n) RETURNING` and deletes what it claimed. Batches of 100 and 500, 1 and 4 claimers, events
-// unkeyed and mostly keyed. `npm run bench:store`; OUTBOX_BENCH_EVENTS sets the events per run.
+// unkeyed and mostly keyed. `npm run bench:store`. Environment: OUTBOX_BENCH_EVENTS (events per
+// run, 20,000), OUTBOX_BENCH_KEYS (keys of the keyed runs, 1,000), OUTBOX_BENCH_STORES
+// (`postgres,sqlite`), OUTBOX_BENCH_PG_URL.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -237,9 +239,22 @@ async function sqliteCeiling(file: string, scenario: Scenario): Promise<number> 
 interface Row {
   store: string;
   scenario: Scenario;
+  /** Median rates, events per second. */
   ceiling: number;
   unkeyed: number;
   keyed: number;
+  /** Medians of the ratios of each round (store and ceiling measured back to back). */
+  unkeyedRatio: number;
+  keyedRatio: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 async function measure(
@@ -249,12 +264,24 @@ async function measure(
 ): Promise<Row[]> {
   const rows: Row[] = [];
   for (const scenario of scenarios) {
-    const row: Row = { store: name, scenario, ceiling: 0, unkeyed: 0, keyed: 0 };
+    const rounds: { ceiling: number; unkeyed: number; keyed: number }[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
-      row.ceiling = Math.max(row.ceiling, await ceiling(scenario));
-      row.unkeyed = Math.max(row.unkeyed, await store(scenario, false));
-      row.keyed = Math.max(row.keyed, await store(scenario, true));
+      // Each store run sits between two ceiling runs, so that load drift hits both alike.
+      const before = await ceiling(scenario);
+      const unkeyed = await store(scenario, false);
+      const keyed = await store(scenario, true);
+      const after = await ceiling(scenario);
+      rounds.push({ ceiling: (before + after) / 2, unkeyed, keyed });
     }
+    const row: Row = {
+      store: name,
+      scenario,
+      ceiling: median(rounds.map((round) => round.ceiling)),
+      unkeyed: median(rounds.map((round) => round.unkeyed)),
+      keyed: median(rounds.map((round) => round.keyed)),
+      unkeyedRatio: median(rounds.map((round) => round.unkeyed / round.ceiling)),
+      keyedRatio: median(rounds.map((round) => round.keyed / round.ceiling)),
+    };
     rows.push(row);
     print(row);
   }
@@ -264,17 +291,17 @@ async function measure(
 
 function print(row: Row): void {
   const rate = (value: number) => Math.round(value).toLocaleString('en-US').padStart(8);
-  const ratio = (value: number) => `${Math.round((value / row.ceiling) * 100)} %`.padStart(6);
+  const ratio = (value: number) => `${Math.round(value * 100)} %`.padStart(6);
   console.log(
     `| ${row.store.padEnd(8)} | ${String(row.scenario.batch).padStart(5)} | ` +
       `${row.scenario.claimers} | ${rate(row.ceiling)} | ${rate(row.unkeyed)} | ` +
-      `${ratio(row.unkeyed)} | ${rate(row.keyed)} | ${ratio(row.keyed)} |`,
+      `${ratio(row.unkeyedRatio)} | ${rate(row.keyed)} | ${ratio(row.keyedRatio)} |`,
   );
 }
 
 async function main(): Promise<void> {
   console.log(
-    `store benchmark: ${EVENTS} events per run, best of ${ROUNDS}; keyed runs put ` +
+    `store benchmark: ${EVENTS} events per run, median of ${ROUNDS} rounds; keyed runs put ` +
       `${KEYED_SHARE * 100} % of the events on ${KEYS} keys; events per second`,
   );
   console.log('| store    | batch | claimers | ceiling | unkeyed | ratio | keyed | ratio |');
