@@ -15,6 +15,11 @@ export interface BatchHooks {
    * items before this one carried on through the gate without asking.
    */
   carryOn(node: Task, ok: boolean, result: unknown, skipped: number): boolean;
+  /**
+   * Like `carryOn`, for per-key limits: the node keeps its slot and moves to the lane of `key`
+   * (its next item's) if that lane may start a task now. True if it did.
+   */
+  carryOnTo(node: Task, ok: boolean, result: unknown, key: string | undefined): boolean;
   /** Counts items that carried on through the gate as processed. */
   credit(skipped: number): void;
   /** Open while a worker may keep its slot after a success without asking (see carryOn). */
@@ -84,7 +89,9 @@ class Batch {
 
   spawn(): void {
     this.workers += 1;
-    void (this.runOptions === null ? plainWorker(this) : routedWorker(this));
+    if (this.runOptions !== null) void routedWorker(this);
+    else if (this.keyOf !== null && this.asyncIterator === null) void keyedWorker(this);
+    else void plainWorker(this);
   }
 
   /** The next item, NONE when there is none, or a promise of either (async iterables). */
@@ -292,6 +299,79 @@ async function plainWorker(batch: Batch): Promise<void> {
     batch.fail(error);
   } finally {
     if (skipped > 0) hooks.credit(skipped);
+    if (holding) hooks.end(node, true, undefined, false);
+    extra.item = undefined;
+    hooks.enlist(node, false);
+    batch.workerDone();
+  }
+}
+
+/** A worker for per-key batches over a synchronous source: it looks one item ahead. */
+async function keyedWorker(batch: Batch): Promise<void> {
+  const { hooks, fn } = batch;
+  const keyOf = batch.keyOf as (item: unknown) => string | undefined;
+  const node = new Task(null);
+  node.flags = WAITER;
+  const extra = new TaskExtra();
+  node.x = extra;
+  let holding = false;
+  let sinceGrow = 0;
+  hooks.enlist(node, true);
+  try {
+    let item = batch.pull();
+    let index = batch.nextIndex - 1;
+    let key = item === NONE ? undefined : keyOf(item);
+    while (item !== NONE) {
+      if (!holding) {
+        extra.item = item;
+        let refusal: unknown;
+        const begun = hooks.begin(node, key);
+        if (begun === false) {
+          refusal = await new Promise<unknown>((resolve) => (node.resolve = resolve));
+        } else if (begun !== true) {
+          refusal = begun;
+        }
+        if (refusal !== undefined) {
+          if (!batch.record(index, false, refusal) || refusal instanceof ShuttingDownError) break;
+
+          item = batch.pull();
+          index = batch.nextIndex - 1;
+          key = item === NONE ? undefined : keyOf(item);
+          continue;
+        }
+      }
+      holding = true;
+      if (batch.stopped) break;
+
+      let ok = true;
+      let result: unknown;
+      try {
+        result = await fn(item, node);
+      } catch (error) {
+        ok = false;
+        result = error;
+      }
+      const next = batch.pull();
+      const nextIndex = batch.nextIndex - 1;
+      key = next === NONE ? undefined : keyOf(next);
+      if (next === NONE) {
+        hooks.end(node, ok, result);
+        holding = false;
+      } else {
+        holding = hooks.carryOnTo(node, ok, result, key);
+      }
+      if (!batch.record(index, ok, result)) break;
+
+      item = next;
+      index = nextIndex;
+      if (++sinceGrow === 16 || !holding) {
+        sinceGrow = 0;
+        batch.maybeGrow();
+      }
+    }
+  } catch (error) {
+    batch.fail(error);
+  } finally {
     if (holding) hooks.end(node, true, undefined, false);
     extra.item = undefined;
     hooks.enlist(node, false);

@@ -86,6 +86,7 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
       begin: (node, key) => limiter.#beginWaiter(node, key),
       end: (node, ok, result, count) => limiter.#finish(node, ok, result, count),
       carryOn: (node, ok, result, skipped) => limiter.#carryOn(node, ok, result, skipped),
+      carryOnTo: (node, ok, result, key) => limiter.#carryOnTo(node, ok, result, key),
       credit: (skipped) => (limiter.#processed += skipped),
       gate: limiter.#gate,
       limit: () => limiter.#current,
@@ -531,6 +532,51 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     if (task.key === null) this.#queue.remove(task);
     else this.#keys?.remove(task, task.key);
     if (this.#queued === 0) this.#updateGate();
+  }
+
+  /** #carryOn for per-key limits: see BatchHooks.carryOnTo. */
+  #carryOnTo(node: Task, ok: boolean, result: unknown, key: string | undefined): boolean {
+    const breaker = this.#breaker;
+    const keys = this.#keys;
+    if (
+      keys === null ||
+      this.#queued !== 0 ||
+      this.#closed ||
+      (breaker !== null && breaker.state !== 'closed') ||
+      (node.x as TaskExtra).controller !== undefined
+    ) {
+      this.#finish(node, ok, result);
+
+      return false;
+    }
+    this.#count(node, node.flags, ok, result);
+    const from = node.key as KeyState;
+    const to = from.key === key ? from : keys.lane(key);
+    if (
+      to === null ||
+      this.#active > this.#current ||
+      (breaker !== null && breaker.state !== 'closed') ||
+      (to !== from && (to.list.size > 0 || to.active >= to.cap))
+    ) {
+      if (to !== null && to !== from) keys.forgetIfIdle(to);
+      this.#finish(node, true, undefined, false);
+
+      return false;
+    }
+    if (to !== from) {
+      keys.startedDirect(to);
+      node.key = to;
+      keys.finished(from);
+    }
+    node.flags = WAITER | RUNNING | PERMIT;
+    if (--this.#sampleCountdown <= 0) {
+      this.#sampleCountdown = this.#sampleEvery;
+      node.flags |= SAMPLED;
+      (node.x as TaskExtra).startedAt = this.#clock.now();
+      this.#queueWait.record(0, this.#sampleEvery);
+    }
+
+    return true;
   }
 
   #newStamp(): Stamp {

@@ -41,6 +41,49 @@ describe('per-key limits', () => {
     }
   });
 
+  it('keeps the per-key and global caps in runAll batches, over many seeds', async () => {
+    for (let seed = 1; seed <= 30; seed += 1) {
+      const next = random(seed * 13);
+      const perKey = 1 + Math.floor(next() * 3);
+      const limit = perKey + Math.floor(next() * 6);
+      const limiter = new ConcurrencyLimiter({
+        concurrency: limit,
+        perKey: { concurrency: perKey },
+      });
+      const overall = new Gauge();
+      const byKey = new Map<string, Gauge>();
+      const keyOf = (i: number): string => `k${(i * 7 + seed) % 4}`;
+      const items = Array.from({ length: 120 }, (_, i) => i);
+      const results = await limiter.runAllSettled(
+        items,
+        async (i) => {
+          const gauge = byKey.get(keyOf(i)) ?? new Gauge();
+          byKey.set(keyOf(i), gauge);
+          overall.enter();
+          gauge.enter();
+          await turns(Math.floor(next() * 3));
+          gauge.leave();
+          overall.leave();
+          if (next() < 0.2) throw new Error('failed');
+
+          return i;
+        },
+        { key: keyOf },
+      );
+      assert.equal(results.length, 120);
+      results.forEach((result, i) => {
+        if (result.status === 'fulfilled') assert.equal(result.value, i);
+      });
+      assert.ok(overall.highest <= limit, `seed ${seed}: ${overall.highest} > ${limit}`);
+      for (const [key, gauge] of byKey) {
+        assert.ok(gauge.highest <= perKey, `seed ${seed} ${key}: ${gauge.highest} > ${perKey}`);
+      }
+      assert.equal(limiter.active, 0);
+      assert.equal(limiter.getMemoryStats().keys, 0);
+      assert.equal(limiter.getMemoryStats().totalProcessed, 120);
+    }
+  });
+
   it('serves keys round robin so one hot key cannot starve the others', async () => {
     const limiter = new ConcurrencyLimiter({ concurrency: 1, perKey: { concurrency: 1 } });
     const gate = deferred();
