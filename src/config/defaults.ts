@@ -15,6 +15,8 @@ export const DEFAULTS = {
   pollIntervalMs: 5_000,
   /** The most events claimed by one query. */
   batchSize: 50,
+  /** Events claimed beyond the free slots, waiting in the limiter's queue. */
+  prefetch: 0,
   /** The most events published at the same time by one dispatcher. */
   concurrency: 10,
   /** How long a claim lasts before another dispatcher may take the event, in milliseconds. */

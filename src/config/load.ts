@@ -146,11 +146,13 @@ function checkTogether(config: OutboxConfig, sources: Record<SettingName, Settin
     );
   }
 
-  if (config.leaseMs < 2 * config.publishTimeoutMs) {
+  const waits = 2 + Math.ceil(config.prefetch / config.concurrency);
+  if (config.leaseMs < waits * config.publishTimeoutMs) {
     throw new ConfigError(
       `Invalid leaseMs (${describe('leaseMs', sources)}=${config.leaseMs}): expected at least ` +
-        `twice publishTimeoutMs (${config.publishTimeoutMs}), so that a publish always ends ` +
-        'before its lease',
+        `${waits === 2 ? 'twice' : `${waits} times`} publishTimeoutMs ` +
+        `(${config.publishTimeoutMs}${waits === 2 ? '' : `, with prefetch ${config.prefetch}`}), ` +
+        'so that a claimed event is always published before its lease ends',
       'leaseMs',
       describe('leaseMs', sources),
     );

@@ -25,6 +25,8 @@ export interface OutboxConfig {
   batchSize: number;
   /** Most events published at once. Default 10. */
   concurrency: number;
+  /** Events claimed beyond the free slots, to wait for the next one. Default 0. */
+  prefetch: number;
   /** Per-type or per-pattern limits inside `concurrency`. Default none. */
   typeConcurrency: Record<string, number>;
   /** Claim lease, in milliseconds; at least twice `publishTimeoutMs`. Default 30000. */
@@ -234,6 +236,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     ...integer(1, 10_000),
   },
   {
+    name: 'prefetch',
+    env: 'OUTBOX_PREFETCH',
+    flag: 'prefetch',
+    description: 'Events claimed beyond the free slots, queued for the next free one',
+    shownDefault: String(DEFAULTS.prefetch),
+    ...integer(0, 10_000),
+  },
+  {
     name: 'typeConcurrency',
     env: 'OUTBOX_TYPE_CONCURRENCY',
     flag: 'type-concurrency',
@@ -247,7 +257,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     name: 'leaseMs',
     env: 'OUTBOX_LEASE_MS',
     flag: 'lease',
-    description: 'How long a claim lasts (at least twice the publish timeout)',
+    description: 'How long a claim lasts (at least (2 + prefetch/concurrency) publish timeouts)',
     unit: 'ms',
     shownDefault: String(DEFAULTS.leaseMs),
     ...integer(100, DAY),
@@ -401,6 +411,7 @@ export function defaultConfig(): OutboxConfig {
     pollIntervalMs: DEFAULTS.pollIntervalMs,
     batchSize: DEFAULTS.batchSize,
     concurrency: DEFAULTS.concurrency,
+    prefetch: DEFAULTS.prefetch,
     typeConcurrency: {},
     leaseMs: DEFAULTS.leaseMs,
     maxAttempts: DEFAULTS.maxAttempts,

@@ -35,7 +35,8 @@ import { Waker } from './waker.js';
  * - `waiting-for-room`: the limiter has no room (every slot busy, or the breaker open); it waits
  *   for `limiter.onRoom()`, which also resolves when an open breaker turns half-open;
  * - `claiming`: one claim query is running, for at most `min(batchSize, limiter.available)`
- *   events, so that every claimed event starts at once;
+ *   events, so that every claimed event starts at once (plus `prefetch` events that wait in
+ *   the limiter's queue for the next free slot, when the breaker is closed);
  * - `idle`: the last claim found nothing; it sleeps, cut short by a store wake-up or by an
  *   acknowledgement (which may unblock a key), and each empty claim doubles the sleep up to
  *   `pollIntervalMs`;
@@ -125,6 +126,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     this.#memory = new MemoryMonitor({
       interval: this.#options.memoryCheckIntervalMs,
       threshold: this.#options.maxHeapPercent / 100,
+      stats: () => this.limiter.getMemoryStats(),
     });
     this.#relayLimiterEvents();
   }
@@ -268,7 +270,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     let storeDelay = STORE_RETRY_MIN_MS;
 
     while (!signal.aborted) {
-      const room = Math.min(batchSize, this.limiter.available);
+      const room = Math.min(batchSize, this.#room());
       if (room <= 0) {
         this.#loopState = 'waiting-for-room';
         await this.#waker.until(this.limiter.onRoom());
@@ -309,6 +311,17 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     }
 
     this.#loopState = 'stopped';
+  }
+
+  /** How many events may be claimed now: the free slots, plus the prefetch not yet queued. */
+  #room(): number {
+    const limiter = this.limiter;
+    const { prefetch } = this.#options;
+    if (prefetch === 0 || limiter.isBroken || limiter.breaker?.state === 'half-open') {
+      return limiter.available;
+    }
+
+    return Math.max(0, limiter.limit + prefetch - limiter.active - limiter.queued);
   }
 
   /** Starts every claimed event (or hands it back when it cannot start now). */
@@ -392,19 +405,22 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
   #relayLimiterEvents(): void {
     this.limiter.on('circuit-breaker:opened', (payload) => {
       this.#logger.warn({ ...payload }, 'circuit breaker opened: claiming paused');
-      this.#emit('circuit-breaker:opened', { ...payload });
+      this.#emit('circuit-breaker:opened', payload);
     });
     this.limiter.on('circuit-breaker:half-open', (payload) => {
       this.#logger.info({ ...payload }, 'circuit breaker half-open: probing');
-      this.#emit('circuit-breaker:half-open', { ...payload });
+      this.#emit('circuit-breaker:half-open', payload);
     });
     this.limiter.on('circuit-breaker:closed', (payload) => {
       this.#logger.info({ ...payload }, 'circuit breaker closed: claiming resumed');
-      this.#emit('circuit-breaker:closed', { ...payload });
+      this.#emit('circuit-breaker:closed', payload);
     });
     this.#memory.on('memory:high', (payload) => {
-      this.#logger.warn({ ...payload }, 'heap use above the threshold');
-      this.#emit('memory:high', { ...payload });
+      this.#logger.warn(
+        { heapUsed: payload.heapUsed, heapLimit: payload.heapLimit, ratio: payload.ratio },
+        'heap use above the threshold',
+      );
+      this.#emit('memory:high', payload);
     });
   }
 

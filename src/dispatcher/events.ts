@@ -1,7 +1,13 @@
 import type { OutboxEvent } from '../event.js';
 import type { PublishFailureKind } from '../publisher/contract.js';
 import type { OutboxStats } from '../store/contract.js';
-import type { LimiterStats } from '../limiter/index.js';
+import type {
+  BreakerClosedEvent,
+  BreakerHalfOpenEvent,
+  BreakerOpenedEvent,
+  LimiterStats,
+  MemoryEvent,
+} from '../limiter/index.js';
 
 /** The dispatcher's life: `idle` → `starting` → `running` → `stopping` → `stopped`. */
 export type DispatcherState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -87,10 +93,10 @@ export interface DispatcherEventMap {
   'event:dead': [DeadPayload];
   'batch:claimed': [{ count: number; token: string }];
   'batch:done': [BatchDonePayload];
-  'circuit-breaker:opened': [Record<string, unknown>];
-  'circuit-breaker:half-open': [Record<string, unknown>];
-  'circuit-breaker:closed': [Record<string, unknown>];
-  'memory:high': [Record<string, unknown>];
+  'circuit-breaker:opened': [BreakerOpenedEvent];
+  'circuit-breaker:half-open': [BreakerHalfOpenEvent];
+  'circuit-breaker:closed': [BreakerClosedEvent];
+  'memory:high': [MemoryEvent];
   'store:error': [{ error: Error; operation: string }];
   'store:recovered': [{ operation: string; downMs: number }];
   state: [{ from: DispatcherState; to: DispatcherState }];

@@ -16,6 +16,13 @@ export interface DispatcherOptions {
   concurrency?: number;
   /** Most events claimed per query (never more than the limiter has room for). Default 50. */
   batchSize?: number;
+  /**
+   * Events claimed beyond the free slots, to wait in the limiter's queue for the next free slot
+   * (fewer, larger claims when publishes are quick). `0` claims only what starts at once. Each
+   * queued event waits at most `ceil(prefetch / concurrency)` publishes, so `leaseMs` must be at
+   * least `publishTimeoutMs × (2 + ceil(prefetch / concurrency))`. Default 0.
+   */
+  prefetch?: number;
   /** Longest idle sleep between claims, in ms; the store's wake-ups cut it short. Default 5000. */
   pollIntervalMs?: number;
   /** First idle sleep after an empty claim, in ms; doubles up to `pollIntervalMs`. Default 20. */
@@ -95,6 +102,7 @@ export function resolveOptions(options: DispatcherOptions): ResolvedOptions {
     publisher: options.publisher,
     concurrency: integer('concurrency', options.concurrency, DEFAULTS.concurrency, 1),
     batchSize: integer('batchSize', options.batchSize, DEFAULTS.batchSize, 1, 10_000),
+    prefetch: integer('prefetch', options.prefetch, DEFAULTS.prefetch, 0, 10_000),
     pollIntervalMs: integer('pollIntervalMs', options.pollIntervalMs, DEFAULTS.pollIntervalMs, 1),
     idleMinMs: integer('idleMinMs', options.idleMinMs, DEFAULTS.idleMinMs, 1),
     leaseMs: integer('leaseMs', options.leaseMs, DEFAULTS.leaseMs, 1),
@@ -142,10 +150,12 @@ export function resolveOptions(options: DispatcherOptions): ResolvedOptions {
     random: options.random,
   };
 
-  if (resolved.leaseMs < 2 * resolved.publishTimeoutMs) {
+  const waits = 2 + Math.ceil(resolved.prefetch / resolved.concurrency);
+  if (resolved.leaseMs < waits * resolved.publishTimeoutMs) {
     throw new RangeError(
-      `leaseMs must be at least twice publishTimeoutMs (${resolved.publishTimeoutMs}), got ` +
-        `${resolved.leaseMs}: a publish must always end before its lease does`,
+      `leaseMs must be at least ${waits} × publishTimeoutMs (${resolved.publishTimeoutMs}) with ` +
+        `prefetch ${resolved.prefetch}, got ${resolved.leaseMs}: a claimed event must always ` +
+        'be published (or aborted) before its lease ends',
     );
   }
 

@@ -290,3 +290,81 @@ test('logs one line per batch, events only at debug, and never a secret', async 
     await outbox.drop();
   }
 });
+
+test('prefetch claims ahead into the queue, and stop() releases what never started', async () => {
+  const outbox = await pgOutbox();
+  const publisher = new RecordingPublisher();
+  publisher.behaviour = (_event, signal) => sleep(50, signal);
+  const dispatcher = new OutboxDispatcher({
+    store: outbox.store,
+    publisher,
+    concurrency: 2,
+    batchSize: 10,
+    prefetch: 8,
+    publishTimeoutMs: 1000,
+    leaseMs: 10_000,
+  });
+  const claims: number[] = [];
+  dispatcher.on('batch:claimed', ({ count }) => claims.push(count));
+  try {
+    const ids = await outbox.add(40, 0);
+    await dispatcher.start();
+    await waitFor(() => publisher.delivered.length >= 4);
+    assert.ok(Math.max(...claims) > 2, `claims ${claims.join(',')} never went past the slots`);
+    assert.ok(Math.max(...claims) <= 10);
+    assert.ok(publisher.maxActive <= 2);
+    await dispatcher.stop({ timeout: 5000 });
+
+    const { counters } = dispatcher.getStatus();
+    assert.ok(counters.released > 0, 'queued events were released');
+    const stats = await outbox.store.stats();
+    assert.equal(stats.inFlight, 0);
+    assert.equal(stats.pending + stats.scheduled, ids.length - counters.delivered);
+    assert.equal((await outbox.store.listDead()).length, 0);
+  } finally {
+    await dispatcher.stop();
+    await outbox.drop();
+  }
+});
+
+test('a lease too short for the publishes queued ahead is refused', () => {
+  const store = {} as never;
+  assert.throws(
+    () =>
+      new OutboxDispatcher({
+        store: { claim() {} } as never,
+        publisher: { publish() {} } as never,
+        concurrency: 10,
+        prefetch: 40,
+        publishTimeoutMs: 10_000,
+        leaseMs: 30_000,
+      }),
+    /leaseMs must be at least 6 × publishTimeoutMs \(10000\) with prefetch 40, got 30000/,
+  );
+  assert.throws(() => new OutboxDispatcher({ store, publisher: store }), /store must be/);
+});
+
+test('memory:high is emitted while the heap is above the threshold', async () => {
+  const outbox = await pgOutbox();
+  const dispatcher = new OutboxDispatcher({
+    store: outbox.store,
+    publisher: new RecordingPublisher(),
+    maxHeapPercent: 1,
+    memoryCheckIntervalMs: 100,
+  });
+  // About 48 MB of heap: above 1 % of any default heap limit.
+  const ballast = new Array<number>(6_000_000).fill(1);
+  try {
+    const high = new Promise<{ ratio: number }>((resolve) =>
+      dispatcher.once('memory:high', resolve),
+    );
+    await dispatcher.start();
+    const event = await high;
+    assert.ok(event.ratio > 0.01);
+    assert.ok(dispatcher.getStatus().memory.heapLimit > 0);
+    assert.equal(ballast.length, 6_000_000);
+  } finally {
+    await dispatcher.stop();
+    await outbox.drop();
+  }
+});

@@ -24,6 +24,7 @@ export function dispatcherSettings(config: OutboxConfig) {
   return {
     concurrency: config.concurrency,
     batchSize: config.batchSize,
+    prefetch: config.prefetch,
     pollIntervalMs: config.pollIntervalMs,
     leaseMs: config.leaseMs,
     publishTimeoutMs: config.publishTimeoutMs,
