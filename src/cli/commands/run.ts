@@ -51,6 +51,7 @@ export async function runCommand(options: RunOptions): Promise<void> {
   const publisher = openPublisher(config);
   let http: { url: string; close(): Promise<void> } | undefined;
   let dispatcher: OutboxDispatcher | undefined;
+  let purger: NodeJS.Timeout | undefined;
   const { signal, dispose } = untilStopSignal();
   try {
     await pingStore(store, config);
@@ -87,9 +88,20 @@ export async function runCommand(options: RunOptions): Promise<void> {
       logger.info({ url: http.url }, 'HTTP server listening');
     }
 
+    // Delivered events kept for `retentionMs` are purged in bounded batches, once a minute.
+    if (config.retentionMs > 0) {
+      purger = setInterval(() => {
+        store.purgeDelivered({ maxBatches: 10 }).catch((error: unknown) => {
+          logger.warn({ error: message(error) }, 'purge of delivered events failed');
+        });
+      }, 60_000);
+      purger.unref();
+    }
+
     const received = await Promise.race([signal, failed]);
     logger.info({ signal: received }, 'stopping gracefully (send the signal again to force)');
   } finally {
+    clearInterval(purger);
     await closeAll(logger, [
       ['dispatcher', () => dispatcher?.stop()],
       ['http', () => http?.close()],
