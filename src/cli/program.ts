@@ -95,7 +95,7 @@ export function buildProgram(): Command {
   program
     .command('demo')
     .description('Run a self-contained demo: SQLite outbox, producer, dispatcher, webhook')
-    .option('--file <path>', 'the SQLite file (default outbox-demo.db)')
+    .option('--file <path>', 'the SQLite file (default .outbox/demo.sqlite)')
     .option('--rate <n>', 'orders per second (default 20)')
     .option('--duration <s>', 'stop after this many seconds (default: at Ctrl-C)')
     .option('--fail-rate <ratio>', 'share of webhook calls answered 503 (default 0.05)')

@@ -1,5 +1,7 @@
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { OutboxDispatcher } from '../../dispatcher/index.js';
 import { createPublisher } from '../../publisher/index.js';
@@ -9,7 +11,7 @@ import { createLogger } from '../logger.js';
 import { untilStopSignal } from '../signals.js';
 
 export interface DemoOptions {
-  /** The SQLite file. Default `outbox-demo.db`. */
+  /** The SQLite file. Default `.outbox/demo.sqlite`. */
   file?: string;
   /** Orders per second. Default 20. */
   rate?: string;
@@ -37,7 +39,8 @@ function numberOption(name: string, value: string | undefined, fallback: number,
  * transaction, a webhook receiver in the same process, and the dispatcher between them.
  */
 export async function demoCommand(options: DemoOptions): Promise<void> {
-  const file = options.file ?? 'outbox-demo.db';
+  const file = options.file ?? join('.outbox', 'demo.sqlite');
+  mkdirSync(dirname(file), { recursive: true });
   const rate = numberOption('rate', options.rate, 20, 10_000);
   const duration = numberOption('duration', options.duration, 0, 86_400);
   const failRate = numberOption('fail-rate', options.failRate, 0.05, 1);
