@@ -170,6 +170,16 @@ describe('sqlite store: specifics', () => {
     }
   });
 
+  it('treats a missing directory as a configuration error, not an outage', () => {
+    assert.throws(
+      () => new SqliteStore({ filename: join(dir, 'missing', 'dir', 'outbox.db') }),
+      (error) =>
+        error instanceof TypeError &&
+        !isStoreUnavailableError(error) &&
+        /directory does not exist/.test(error.message),
+    );
+  });
+
   it('an in-memory store wakes on enqueue through its own database', async () => {
     const db = new Database(':memory:');
     const store = new SqliteStore({ database: db });
