@@ -169,4 +169,10 @@ export interface TypeStats {
 export interface OutboxStats extends TypeStats {
   /** The same figures for each event type. */
   byType: Record<string, TypeStats>;
+  /**
+   * Ordering keys held back behind a dead event (`deadKeyPolicy: 'hold'`): keys with a dead
+   * event and later pending ones. Requeue or skip the dead event to let them flow. Always 0
+   * under `skip`.
+   */
+  heldKeys?: number;
 }

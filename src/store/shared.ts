@@ -54,7 +54,15 @@ export function leniently(row: RawEventRow): OutboxEvent {
 }
 
 export function emptyStats(): OutboxStats {
-  return { pending: 0, inFlight: 0, scheduled: 0, dead: 0, oldestPendingAgeMs: 0, byType: {} };
+  return {
+    pending: 0,
+    inFlight: 0,
+    scheduled: 0,
+    dead: 0,
+    oldestPendingAgeMs: 0,
+    byType: {},
+    heldKeys: 0,
+  };
 }
 
 export function accumulateStats(stats: OutboxStats, type: string, figures: TypeStats): void {

@@ -326,7 +326,9 @@ export function registerStoreConformance(harness: StoreHarness): void {
       await o.store.deadLetter(first.token, [{ id: a1 as string, reason: 'rejected' }]);
       await o.store.complete(first.token, [b1 as string]);
       assert.equal((await o.store.claim({ limit: 10, leaseMs: LEASE })).events.length, 0);
+      assert.equal((await o.store.stats()).heldKeys, 1);
       assert.equal(await o.store.requeueDead({ ids: [a1 as string] }), 1);
+      assert.equal((await o.store.stats()).heldKeys, 0);
       const again = await o.store.claim({ limit: 10, leaseMs: LEASE });
       assert.deepEqual(ids(again), [a1]);
       assert.equal(again.events[0]?.attempts, 1);
@@ -344,6 +346,7 @@ export function registerStoreConformance(harness: StoreHarness): void {
         ]);
         const first = await o.store.claim({ limit: 10, leaseMs: LEASE });
         await o.store.deadLetter(first.token, [{ id: a1 as string, reason: 'rejected' }]);
+        assert.equal((await o.store.stats()).heldKeys, 0);
         assert.deepEqual(ids(await o.store.claim({ limit: 10, leaseMs: LEASE })), [a2]);
       },
     );

@@ -187,3 +187,14 @@ export function statsSql(names: PgNames): string {
     WHERE state IN ('pending', 'dead')
     GROUP BY type`;
 }
+
+/** Keys with a dead event and a later pending one: held under the `hold` policy. */
+export function heldKeysSql(names: PgNames): string {
+  const t = qualified(names);
+
+  return `
+    SELECT count(DISTINCT d.key)::int AS held FROM ${t} d
+    WHERE d.state = 'dead' AND d.key IS NOT NULL
+      AND EXISTS (SELECT 1 FROM ${t} p
+        WHERE p.key = d.key AND p.id > d.id AND p.state = 'pending' AND p.key IS NOT NULL)`;
+}

@@ -368,6 +368,12 @@ export class PostgresStore implements OutboxStore {
         oldestPendingAgeMs: Math.max(0, Math.round(row.oldest_ms)),
       });
     }
+    if (this.options.deadKeyPolicy === 'hold' && stats.dead > 0) {
+      const held = await this.#run(() =>
+        this.#pool.query<{ held: number }>(sql.heldKeysSql(this.#names)),
+      );
+      stats.heldKeys = held.rows[0]?.held ?? 0;
+    }
 
     return stats;
   }

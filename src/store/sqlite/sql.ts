@@ -65,3 +65,12 @@ export function statsSql(table: string): string {
     WHERE state IN ('pending', 'dead')
     GROUP BY type`;
 }
+
+/** Keys with a dead event and a later pending one: held under the `hold` policy. */
+export function heldKeysSql(table: string): string {
+  return `
+    SELECT count(DISTINCT d.key) AS held FROM "${table}" d
+    WHERE d.state = 'dead' AND d.key IS NOT NULL
+      AND EXISTS (SELECT 1 FROM "${table}" p
+        WHERE p.key = d.key AND p.id > d.id AND p.state = 'pending' AND p.key IS NOT NULL)`;
+}

@@ -414,6 +414,12 @@ export class SqliteStore implements OutboxStore {
         oldestPendingAgeMs: row.oldest === null ? 0 : Math.max(0, now - row.oldest),
       });
     }
+    if (this.options.deadKeyPolicy === 'hold' && stats.dead > 0) {
+      const held = this.#run(
+        () => this.#statement('held', () => sql.heldKeysSql(this.#table)).get() as { held: number },
+      );
+      stats.heldKeys = held.held;
+    }
 
     return stats;
   }
