@@ -74,6 +74,32 @@ function refuse(task: Task, error: unknown): void {
 
 let hooksFor: (limiter: ConcurrencyLimiter) => BatchHooks;
 
+function noop(): void {}
+
+/** One slot's loop of run() tasks (see ConcurrencyLimiter.#runner). */
+interface Runner {
+  task: Task | null;
+  started: number;
+  ok: (value: unknown) => void;
+  fail: (error: unknown) => void;
+}
+
+/** Calls the runner's task and wires its settlement to the runner, always asynchronously. */
+function launch(runner: Runner): void {
+  const task = runner.task as Task;
+  let pending: unknown;
+  try {
+    pending = (task.fn as (ctx: TaskContext) => unknown)(task);
+  } catch (error) {
+    // Settled on a later microtask, so a synchronous throw never recurses into the next task.
+    rejected(error).then(undefined, runner.fail);
+
+    return;
+  }
+  if (pending instanceof Promise) pending.then(runner.ok, runner.fail);
+  else Promise.resolve(pending).then(runner.ok, runner.fail);
+}
+
 /**
  * Runs async tasks with at most `limit` at once: exact, leak-free, with a bounded queue,
  * per-key limits served round robin, an optional circuit breaker that stops admission while
@@ -133,6 +159,8 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
   readonly #gate = { carry: false };
   /** The queue time of tasks queued in the current synchronous burst (one clock read each). */
   #stamp: Stamp | null = null;
+  /** The start time (or -1) of the task #takeOver last started. */
+  #handOffStarted = -1;
 
   #processed = 0;
   #failed = 0;
@@ -633,6 +661,19 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
   // ---- running ---------------------------------------------------------------------------
 
   #start(task: Task, permit: number): void {
+    const started = this.#activate(task, permit);
+    if ((task.flags & WAITER) !== 0) {
+      const resolve = task.resolve;
+      task.resolve = null;
+      resolve?.(undefined);
+
+      return;
+    }
+    this.#runner(task, started);
+  }
+
+  /** Marks a task running in a slot; returns its start time if it is timed, else -1. */
+  #activate(task: Task, permit: number): number {
     this.#active += 1;
     task.flags |= RUNNING | permit;
     if ((task.flags & WAITER) === 0) this.#running.push(task);
@@ -650,36 +691,42 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     if (extra !== null && extra.timeoutMs > 0) {
       extra.timer = this.#clock.setTimeout(() => this.#onTimeout(task), extra.timeoutMs);
     }
-    if ((task.flags & WAITER) !== 0) {
-      const resolve = task.resolve;
-      task.resolve = null;
-      resolve?.(undefined);
 
-      return;
-    }
-    void this.#execute(task, started);
+    return started;
   }
 
-  /** Runs a run() task; `started` is its start time if it is timed, else -1. */
-  async #execute(task: Task, started: number): Promise<void> {
-    const fn = task.fn as (ctx: TaskContext) => unknown;
-    let sync = true;
-    let ok = true;
-    let result: unknown;
-    try {
-      const pending = fn(task);
-      sync = false;
-      result = await pending;
-    } catch (error) {
-      ok = false;
-      result = error;
-      // A synchronous throw must not finish (and start the next task) inside this call stack.
-      if (sync) await undefined;
-    }
-    this.#finish(task, ok, result, true, started);
+  /**
+   * Runs run() tasks in one slot: when a task settles and another waits that may take the slot,
+   * the slot passes straight to it, and the same runner runs it. The runner's two callbacks are
+   * made once per runner, not per task (an `await` per task would allocate about twice as much).
+   */
+  #runner(first: Task, started: number): void {
+    const runner: Runner = { task: first, started, ok: noop, fail: noop };
+    const settle = (ok: boolean, result: unknown): void => {
+      const next = this.#finish(runner.task as Task, ok, result, true, runner.started, true);
+      runner.task = next;
+      if (next === null) return;
+
+      runner.started = this.#handOffStarted;
+      launch(runner);
+    };
+    runner.ok = (value) => settle(true, value);
+    runner.fail = (error) => settle(false, error);
+    launch(runner);
   }
 
-  #finish(task: Task, ok: boolean, result: unknown, count = true, started = -1): void {
+  /**
+   * A task ended: counts it (unless `count` is false), cleans up and releases its slot, or, with
+   * `handOff`, passes the slot to the next run() task allowed to start and returns it.
+   */
+  #finish(
+    task: Task,
+    ok: boolean,
+    result: unknown,
+    count = true,
+    started = -1,
+    handOff = false,
+  ): Task | null {
     const flags = task.flags;
     if ((flags & WAITER) === 0) this.#running.remove(task);
     if (task.key !== null) this.#keys?.finished(task.key);
@@ -691,7 +738,6 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     // Counted while the task still holds its slot: the adaptive limit sees it in flight.
     if (count) this.#count(task, flags, ok, result, started);
     else if ((flags & RECORDED) === 0) this.#record(flags, 'ignore');
-    this.#active -= 1;
     if ((flags & WAITER) !== 0) {
       task.flags = WAITER;
       task.key = null;
@@ -705,8 +751,42 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
       task.x = null;
       task.key = null;
     }
+    if (handOff && this.#queued > 0) {
+      const next = this.#takeOver();
+      if (next !== null) return next;
+    }
+    this.#active -= 1;
     if (this.#queued > 0 || this.#parked.head !== null) this.#pump();
     this.#notify();
+
+    return null;
+  }
+
+  /**
+   * Hands the slot of a task that just ended to the next waiting run() task, if the limit, its
+   * key and the breaker allow it to start; that task is then running. Null otherwise.
+   */
+  #takeOver(): Task | null {
+    if (this.#active > this.#current) return null;
+
+    const keys = this.#keys;
+    const next = keys === null ? this.#queue.head : keys.peek();
+    if (next === null || (next.flags & WAITER) !== 0) return null;
+
+    const permit = this.#breaker === null ? PERMIT : this.#permit();
+    if (permit === 0) return null;
+
+    if (keys === null) this.#queue.shift();
+    else keys.take();
+    next.flags &= ~QUEUED;
+    this.#queued -= 1;
+    if (this.#queued === 0) this.#updateGate();
+    this.#active -= 1;
+    this.#handOffStarted = this.#activate(next, permit);
+    if (this.#parked.head !== null) this.#pump();
+    if (this.#roomWaiters !== null) this.#notify();
+
+    return next;
   }
 
   /** Counts a finished task: totals, timing, its caller's promise, breaker and adaptive limit. */
