@@ -62,16 +62,3 @@ export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal, context:
 export function closedError(name: string): PublishError {
   return new PublishError(`the ${name} publisher is closed`, 'retryable');
 }
-
-/**
- * Waits until every promise settled, or `ms` passed: `close()` waits for outstanding
- * confirmations this long before it closes the connection under them.
- */
-export async function settleWithin(promises: Iterable<Promise<unknown>>, ms: number) {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  await Promise.race([Promise.allSettled([...promises]), deadline]);
-  clearTimeout(timer);
-}

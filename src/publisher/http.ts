@@ -10,7 +10,8 @@ import {
   resolveCloudEventsOptions,
 } from './cloudevents.js';
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
-import { abortedError, closedError, toPublishError, settleWithin } from './errors.js';
+import { abortedError, closedError, toPublishError } from './errors.js';
+import { InFlight } from './in-flight.js';
 import {
   nonNegativeInteger,
   positiveNumber,
@@ -117,7 +118,7 @@ export class HttpPublisher implements Publisher {
   readonly #now: () => number;
   readonly #httpAgent: http.Agent;
   readonly #httpsAgent: https.Agent;
-  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #inFlight = new InFlight();
   readonly #closeTimeoutMs: number;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -154,13 +155,7 @@ export class HttpPublisher implements Publisher {
   async publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
     if (this.#closed) throw closedError(this.name);
 
-    const work = this.#deliver(event, options.signal);
-    this.#inFlight.add(work);
-    try {
-      await work;
-    } finally {
-      this.#inFlight.delete(work);
-    }
+    await this.#inFlight.add(this.#deliver(event, options.signal));
   }
 
   async #deliver(event: OutboxEvent, signal: AbortSignal): Promise<void> {
@@ -299,7 +294,7 @@ export class HttpPublisher implements Publisher {
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
-      await settleWithin(this.#inFlight, this.#closeTimeoutMs);
+      await this.#inFlight.drain(this.#closeTimeoutMs);
       this.#httpAgent.destroy();
       this.#httpsAgent.destroy();
     })();

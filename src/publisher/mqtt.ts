@@ -7,7 +7,8 @@ import type { Publisher, PublishOptions } from './contract.js';
 import { attributeEntries, encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { Connector } from './connector.js';
-import { abortedError, closedError, raceSignal, toPublishError, settleWithin } from './errors.js';
+import { abortedError, closedError, toPublishError } from './errors.js';
+import { InFlight } from './in-flight.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, DEFAULT_CLOSE_TIMEOUT_MS } from './options.js';
 import type { TlsOptions } from './options.js';
 import { redactUrl } from './redact.js';
@@ -76,7 +77,7 @@ export class MqttPublisher implements Publisher {
   readonly #cloudEvents: { source: string; mode: CloudEventsMode };
   readonly #maxInFlight: number;
   readonly #connector: Connector<Live>;
-  readonly #inFlight = new Set<Promise<void>>();
+  readonly #inFlight = new InFlight();
   readonly #waiting: Array<() => void> = [];
   #active = 0;
   readonly #closeTimeoutMs: number;
@@ -140,17 +141,32 @@ export class MqttPublisher implements Publisher {
     await this.#connector.get(signal);
   }
 
-  async publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
-    if (this.#closed) throw closedError(this.name);
+  publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError(this.name));
 
-    const live = await this.#connector.get(options.signal);
-    await this.#acquire(live, options.signal, event.id);
-    const work = this.#send(live, event).finally(() => this.#release());
-    this.#inFlight.add(work);
-    const forget = () => this.#inFlight.delete(work);
-    work.then(forget, forget);
+    const live = this.#connector.current;
+    if (live !== undefined && this.#active < live.window) {
+      this.#active += 1;
 
-    return raceSignal(work, options.signal, `event ${event.id} to MQTT`);
+      return this.#publishOn(live, event, options.signal);
+    }
+
+    return (async () => {
+      const opened = await this.#connector.get(options.signal);
+      await this.#acquire(opened, options.signal, event.id);
+
+      return this.#publishOn(opened, event, options.signal);
+    })();
+  }
+
+  /** Sends on `live`, a place in the window already taken. */
+  #publishOn(live: Live, event: OutboxEvent, signal: AbortSignal): Promise<void> {
+    const work = this.#send(live, event);
+    const release = () => this.#release();
+    work.then(release, release);
+    const context = () => `event ${event.id} to MQTT`;
+
+    return this.#inFlight.track(work, signal, context, (error) => toPublishError(error, context()));
   }
 
   /** Waits for room in the window of unacknowledged publishes. */
@@ -218,7 +234,7 @@ export class MqttPublisher implements Publisher {
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
-      await settleWithin(this.#inFlight, this.#closeTimeoutMs);
+      await this.#inFlight.drain(this.#closeTimeoutMs);
       await this.#connector.close();
     })();
 

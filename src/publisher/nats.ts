@@ -6,7 +6,8 @@ import type { Publisher, PublishOptions } from './contract.js';
 import { encodeCloudEvent, prefixedAttributes, resolveCloudEventsOptions } from './cloudevents.js';
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { Connector } from './connector.js';
-import { closedError, raceSignal, toPublishError, settleWithin } from './errors.js';
+import { closedError, toPublishError } from './errors.js';
+import { InFlight } from './in-flight.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, DEFAULT_CLOSE_TIMEOUT_MS } from './options.js';
 import type { TlsOptions } from './options.js';
 import { redactUrl } from './redact.js';
@@ -86,7 +87,7 @@ export class NatsPublisher implements Publisher {
   readonly #cloudEvents: { source: string; mode: CloudEventsMode };
   readonly #ackTimeoutMs: number;
   readonly #connector: Connector<Live>;
-  readonly #inFlight = new Set<Promise<void>>();
+  readonly #inFlight = new InFlight();
   readonly #closeTimeoutMs: number;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -179,16 +180,23 @@ export class NatsPublisher implements Publisher {
     await this.#connector.get(signal);
   }
 
-  async publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
-    if (this.#closed) throw closedError(this.name);
+  publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError(this.name));
 
-    const live = await this.#connector.get(options.signal);
-    const work = this.#send(live, event);
-    this.#inFlight.add(work);
-    const forget = () => this.#inFlight.delete(work);
-    work.then(forget, forget);
+    const live = this.#connector.current;
+    if (live !== undefined) return this.#publishOn(live, event, options.signal);
 
-    return raceSignal(work, options.signal, `event ${event.id} to NATS`);
+    return this.#connector
+      .get(options.signal)
+      .then((opened) => this.#publishOn(opened, event, options.signal));
+  }
+
+  #publishOn(live: Live, event: OutboxEvent, signal: AbortSignal): Promise<void> {
+    const context = () => `event ${event.id} to NATS`;
+
+    return this.#inFlight.track(this.#send(live, event), signal, context, (error) =>
+      toPublishError(error, context()),
+    );
   }
 
   async #send(live: Live, event: OutboxEvent): Promise<void> {
@@ -221,7 +229,7 @@ export class NatsPublisher implements Publisher {
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
-      await settleWithin(this.#inFlight, this.#closeTimeoutMs);
+      await this.#inFlight.drain(this.#closeTimeoutMs);
       await this.#connector.close();
     })();
 

@@ -3,7 +3,8 @@ import type { OutboxEvent } from '../event.js';
 import { PublishError } from './contract.js';
 import type { Publisher, PublishOptions } from './contract.js';
 import { attributeEntries, encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
-import { closedError, raceSignal, toPublishError, settleWithin } from './errors.js';
+import { closedError, raceSignal, toPublishError } from './errors.js';
+import { InFlight } from './in-flight.js';
 import type { CloudEventsOptions } from './cloudevents.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -78,7 +79,7 @@ export class RedisPublisher implements Publisher {
   readonly #maxLen: number;
   readonly #dedupWindow: number;
   readonly #source: string;
-  readonly #inFlight = new Set<Promise<void>>();
+  readonly #inFlight = new InFlight();
   readonly #closeTimeoutMs: number;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -152,15 +153,32 @@ export class RedisPublisher implements Publisher {
     }
   }
 
-  async publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
-    if (this.#closed) throw closedError(this.name);
+  publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
+    if (this.#closed) return Promise.reject(closedError(this.name));
 
-    const work = this.#send(event);
-    this.#inFlight.add(work);
-    const forget = () => this.#inFlight.delete(work);
-    work.then(forget, forget);
+    const stream = renderTemplate(this.#routes.resolve(event.type), event);
+    const context = () => `XADD of event ${event.id} to ${stream}`;
+    let fields: string[];
+    try {
+      fields = this.#fields(event);
+    } catch (error) {
+      return Promise.reject(toPublishError(error, context(), 'permanent'));
+    }
 
-    return raceSignal(work, options.signal, `event ${event.id} to Redis`);
+    let reply: Promise<unknown>;
+    if (this.#dedupWindow > 0) {
+      const window = String(this.#dedupWindow);
+      const dedupKey = `${stream}:dedup:${event.id}`;
+      reply = this.#redis.outboxXadd(stream, dedupKey, window, String(this.#maxLen), ...fields);
+    } else if (this.#maxLen > 0) {
+      reply = this.#redis.xadd(stream, 'MAXLEN', '~', this.#maxLen, '*', ...fields);
+    } else {
+      reply = this.#redis.xadd(stream, '*', ...fields);
+    }
+
+    return this.#inFlight.track(reply, options.signal, context, (error) =>
+      toPublishError(error, context(), classify(error)),
+    ) as Promise<unknown> as Promise<void>;
   }
 
   /** The stream entry: `id`, the other attributes, `datacontenttype`, headers, then `data`. */
@@ -177,32 +195,10 @@ export class RedisPublisher implements Publisher {
     return fields;
   }
 
-  async #send(event: OutboxEvent): Promise<void> {
-    const stream = renderTemplate(this.#routes.resolve(event.type), event);
-    try {
-      const fields = this.#fields(event);
-      if (this.#dedupWindow > 0) {
-        await this.#redis.outboxXadd(
-          stream,
-          `${stream}:dedup:${event.id}`,
-          String(this.#dedupWindow),
-          String(this.#maxLen),
-          ...fields,
-        );
-      } else if (this.#maxLen > 0) {
-        await this.#redis.xadd(stream, 'MAXLEN', '~', this.#maxLen, '*', ...fields);
-      } else {
-        await this.#redis.xadd(stream, '*', ...fields);
-      }
-    } catch (error) {
-      throw toPublishError(error, `XADD of event ${event.id} to ${stream}`, classify(error));
-    }
-  }
-
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
-      await settleWithin(this.#inFlight, this.#closeTimeoutMs);
+      await this.#inFlight.drain(this.#closeTimeoutMs);
       if (this.#redis.status !== 'ready') {
         this.#redis.disconnect();
 

@@ -4,7 +4,8 @@ import type { Publisher, PublishOptions } from './contract.js';
 import { encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
 import type { CloudEventsOptions } from './cloudevents.js';
 import { DEFAULT_CLOSE_TIMEOUT_MS, positiveNumber } from './options.js';
-import { closedError, raceSignal, toPublishError, settleWithin } from './errors.js';
+import { closedError, toPublishError } from './errors.js';
+import { InFlight } from './in-flight.js';
 
 export interface StdoutPublisherOptions {
   /** Milliseconds `close()` waits for outstanding confirmations before it closes the
@@ -25,7 +26,7 @@ export class StdoutPublisher implements Publisher {
   readonly name = 'stdout';
   readonly #stream: Writable;
   readonly #source: string;
-  readonly #pending = new Set<Promise<void>>();
+  readonly #inFlight = new InFlight();
   readonly #closeTimeoutMs: number;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -46,21 +47,18 @@ export class StdoutPublisher implements Publisher {
     const encoded = encodeCloudEvent(event, { source: this.#source, mode: 'structured' });
     const line = Buffer.concat([encoded.body, Buffer.from('\n')]);
     const written = new Promise<void>((resolve, reject) => {
-      this.#stream.write(line, (error) => {
-        if (error) reject(toPublishError(error, 'writing to stdout'));
-        else resolve();
-      });
+      this.#stream.write(line, (error) => (error ? reject(error) : resolve()));
     });
-    this.#pending.add(written);
-    const forget = () => this.#pending.delete(written);
-    written.then(forget, forget);
+    const context = () => `event ${event.id} to stdout`;
 
-    return raceSignal(written, options.signal, `event ${event.id} to stdout`);
+    return this.#inFlight.track(written, options.signal, context, (error) =>
+      toPublishError(error, `writing ${context()}`),
+    );
   }
 
   close(): Promise<void> {
     this.#closed = true;
-    this.#closing ??= settleWithin(this.#pending, this.#closeTimeoutMs);
+    this.#closing ??= this.#inFlight.drain(this.#closeTimeoutMs);
 
     return this.#closing;
   }
