@@ -325,9 +325,12 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     return new Promise((resolve) => (this.#idleWaiters ??= []).push(resolve));
   }
 
-  /** Resolves when `available > 0`: await it before `run()` for backpressure. */
+  /**
+   * Resolves when `available > 0`: await it before `run()` for backpressure. Also resolves once
+   * the limiter drains (a `run()` then rejects with ShuttingDownError), so a loop never hangs.
+   */
   onRoom(): Promise<void> {
-    if (this.available > 0) return Promise.resolve();
+    if (this.available > 0 || this.#closed) return Promise.resolve();
 
     return new Promise((resolve) => (this.#roomWaiters ??= []).push(resolve));
   }
@@ -1009,7 +1012,7 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
       if (waiters !== null) for (const resolve of waiters) resolve();
       this.#emitSafely('idle');
     }
-    if (this.#roomWaiters !== null && this.available > 0) {
+    if (this.#roomWaiters !== null && (this.available > 0 || this.#closed)) {
       const waiters = this.#roomWaiters;
       this.#roomWaiters = null;
       for (const resolve of waiters) resolve();

@@ -70,6 +70,26 @@ describe('drain', () => {
     assert.equal(limiter.active, 0);
   });
 
+  it('wakes onRoom waiters so that a feeding loop sees the shutdown', async () => {
+    const limiter = new ConcurrencyLimiter(1);
+    const gate = deferred();
+    const running = limiter.run(() => gate.promise);
+    let woke = false;
+    void limiter.onRoom().then(() => (woke = true));
+    await flush();
+    assert.equal(woke, false);
+    const drained = limiter.drain();
+    await flush();
+    assert.equal(woke, true);
+    await assert.rejects(
+      limiter.run(() => 1),
+      { name: 'ShuttingDownError' },
+    );
+    gate.resolve();
+    await running;
+    await drained;
+  });
+
   it('resolves at once when nothing runs', async () => {
     const limiter = new ConcurrencyLimiter(2);
     assert.deepEqual(await limiter.drain({ timeout: 10 }), {
