@@ -66,7 +66,8 @@ export const migrations: readonly Migration[] = [
         CREATE INDEX "${table}_busy_key_idx" ON ${t} (key)
           WHERE state = 'pending' AND attempts > 0 AND key IS NOT NULL;
         CREATE INDEX "${table}_dead_key_idx" ON ${t} (key, id) WHERE state = 'dead';
-        CREATE INDEX "${table}_dead_idx" ON ${t} (id) WHERE state = 'dead';
+        CREATE INDEX "${table}_dead_idx" ON ${t} (id)
+          WHERE state = 'dead' AND dead_at IS NOT NULL;
         CREATE INDEX "${table}_delivered_idx" ON ${t} (delivered_at) WHERE state = 'delivered';
         CREATE TABLE ${qualified(names, '_paused')} (
           type text PRIMARY KEY,

@@ -145,7 +145,7 @@ export function extendSql(names: PgNames): string {
 export function listDeadSql(names: PgNames): string {
   return `
     SELECT ${COLUMNS}, o.dead_at FROM ${qualified(names)} o
-    WHERE o.state = 'dead' AND ($1::text IS NULL OR o.type = $1)
+    WHERE o.state = 'dead' AND o.dead_at IS NOT NULL AND ($1::text IS NULL OR o.type = $1)
       AND ($2::bigint IS NULL OR o.id > $2)
     ORDER BY o.id LIMIT $3`;
 }

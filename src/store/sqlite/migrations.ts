@@ -39,7 +39,8 @@ export const sqliteMigrations: readonly SqliteMigration[] = [
       CREATE INDEX "${table}_busy_key_idx" ON "${table}" (key)
         WHERE state = 'pending' AND attempts > 0 AND key IS NOT NULL;
       CREATE INDEX "${table}_dead_key_idx" ON "${table}" (key, id) WHERE state = 'dead';
-      CREATE INDEX "${table}_dead_idx" ON "${table}" (id) WHERE state = 'dead';
+      CREATE INDEX "${table}_dead_idx" ON "${table}" (id)
+        WHERE state = 'dead' AND dead_at IS NOT NULL;
       CREATE INDEX "${table}_delivered_idx" ON "${table}" (delivered_at)
         WHERE state = 'delivered';
       CREATE TABLE "${table}_paused" (

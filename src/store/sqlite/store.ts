@@ -294,7 +294,7 @@ export class SqliteStore implements OutboxStore {
     const list = this.#statement(
       'list_dead',
       () => `SELECT ${sql.COLUMNS}, o.dead_at FROM "${this.#table}" o
-        WHERE o.state = 'dead' AND (@type IS NULL OR o.type = @type)
+        WHERE o.state = 'dead' AND o.dead_at IS NOT NULL AND (@type IS NULL OR o.type = @type)
           AND (@after IS NULL OR o.id > @after)
         ORDER BY o.id LIMIT @limit`,
     );
