@@ -280,12 +280,26 @@ async function memory(): Promise<void> {
     publisher,
     concurrency: 50,
     batchSize: 500,
+    prefetch: 450,
+    publishTimeoutMs: 1000,
   });
   await dispatcher.start();
   let written = 0;
   const samples: { delivered: number; rss: number; heap: number }[] = [];
   const marks = [100_000, 250_000, 500_000, 750_000, total];
   const started = performance.now();
+  const sample = () => {
+    const mark = marks[samples.length];
+    if (mark === undefined || publisher.published < mark) return;
+
+    (globalThis as { gc?: () => void }).gc?.();
+    const usage = process.memoryUsage();
+    samples.push({ delivered: publisher.published, rss: usage.rss, heap: usage.heapUsed });
+    console.log(
+      `  ${fmt(publisher.published).padStart(9)} delivered: rss ${mb(usage.rss)}, ` +
+        `heap ${mb(usage.heapUsed)}`,
+    );
+  };
   while (publisher.published < total) {
     if (written < total && written - publisher.published < 50_000) {
       await box.fill(10_000);
@@ -293,17 +307,9 @@ async function memory(): Promise<void> {
     } else {
       await sleep(20);
     }
-    const mark = marks[samples.length];
-    if (mark !== undefined && publisher.published >= mark) {
-      (globalThis as { gc?: () => void }).gc?.();
-      const usage = process.memoryUsage();
-      samples.push({ delivered: publisher.published, rss: usage.rss, heap: usage.heapUsed });
-      console.log(
-        `  ${fmt(publisher.published).padStart(9)} delivered: rss ${mb(usage.rss)}, ` +
-          `heap ${mb(usage.heapUsed)}`,
-      );
-    }
+    sample();
   }
+  sample();
   const ms = performance.now() - started;
   await dispatcher.stop();
   await box.drop();
@@ -319,11 +325,23 @@ async function memory(): Promise<void> {
   }
 }
 
+/** Runs one measurement, once more if the database went away meanwhile (a shared machine). */
+async function measured(name: string, measure: () => Promise<number>): Promise<number> {
+  try {
+    return await measure();
+  } catch (error) {
+    console.log(`  (${name} failed: ${(error as Error).message}; measuring again)`);
+    await sleep(3000);
+
+    return measure();
+  }
+}
+
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 async function main(): Promise<void> {
   if (args.includes('memory')) {
-    console.log('memory across 1,000,000 events (concurrency 50, batch 500):');
+    console.log('memory across 1,000,000 events (concurrency 50, batch 500, prefetch 450):');
     await memory();
 
     return;
@@ -334,7 +352,9 @@ async function main(): Promise<void> {
   for (const concurrency of [10, 50]) {
     for (const batchSize of [50, 500]) {
       for (const prefetch of new Set([0, batchSize - concurrency])) {
-        const value = await dispatcherRate(concurrency, batchSize, prefetch);
+        const value = await measured('outbox-dispatcher', () =>
+          dispatcherRate(concurrency, batchSize, prefetch),
+        );
         ours[`${concurrency}/${batchSize}/${prefetch}`] = value;
         console.log(
           `outbox-dispatcher  concurrency ${concurrency}, batch ${batchSize}, ` +
@@ -347,7 +367,7 @@ async function main(): Promise<void> {
   const sql: Record<string, number> = {};
   for (const claimers of [1, 2]) {
     for (const batchSize of [50, 500]) {
-      const value = await sqlLoopRate(claimers, batchSize);
+      const value = await measured('SQL loop', () => sqlLoopRate(claimers, batchSize));
       sql[`${claimers}/${batchSize}`] = value;
       console.log(
         `SQL claim+delete loop  ${claimers} claimer(s), batch ${batchSize}: ${fmt(value)} rows/s`,
@@ -366,7 +386,7 @@ async function main(): Promise<void> {
       ['pg-boss default', () => pgBossRate(concurrency, false)],
       ['pg-boss batchSize 100', () => pgBossRate(concurrency, true)],
     ] as const) {
-      const value = await measure();
+      const value = await measured(name, measure);
       (peers[name] ??= {})[concurrency] = value;
       console.log(`${name}, concurrency ${concurrency}: ${fmt(value)} jobs/s`);
     }
