@@ -37,8 +37,17 @@ async function task(i: number): Promise<number> {
 interface Row {
   name: string;
   items: number;
+  /** Wall-clock time. */
   ms: number;
+  /** CPU time of the process (all threads, GC included): steadier on a busy machine. */
+  cpuMs: number;
   peakMb: number;
+}
+
+function cpuNow(): number {
+  const usage = process.cpuUsage();
+
+  return (usage.user + usage.system) / 1000;
 }
 
 async function measure(name: string, items: number, body: () => Promise<unknown>): Promise<Row> {
@@ -47,12 +56,17 @@ async function measure(name: string, items: number, body: () => Promise<unknown>
   baseline = process.memoryUsage().heapUsed;
   peak = baseline;
   calls = 0;
+  const cpuStarted = cpuNow();
   const started = performance.now();
   await body();
   const ms = performance.now() - started;
+  const cpuMs = cpuNow() - cpuStarted;
   sample();
-  const row = { name, items, ms, peakMb: (peak - baseline) / 2 ** 20 };
-  console.log(`  ${name}: ${ms.toFixed(0)} ms, peak heap +${row.peakMb.toFixed(1)} MB`);
+  const row = { name, items, ms, cpuMs, peakMb: (peak - baseline) / 2 ** 20 };
+  console.log(
+    `  ${name}: ${ms.toFixed(0)} ms (cpu ${cpuMs.toFixed(0)} ms), ` +
+      `peak heap +${row.peakMb.toFixed(1)} MB`,
+  );
 
   return row;
 }
@@ -64,14 +78,16 @@ async function best(
   items: number,
   body: () => Promise<unknown>,
 ): Promise<Row> {
-  let result: Row | undefined;
-  for (let run = 0; run < times; run += 1) {
-    const row = await measure(name, items, body);
-    if (result === undefined || row.ms < result.ms)
-      result = { ...row, peakMb: Math.max(row.peakMb, result?.peakMb ?? 0) };
-  }
+  const rows: Row[] = [];
+  for (let run = 0; run < times; run += 1) rows.push(await measure(name, items, body));
 
-  return result as Row;
+  return {
+    name,
+    items,
+    ms: Math.min(...rows.map((row) => row.ms)),
+    cpuMs: Math.min(...rows.map((row) => row.cpuMs)),
+    peakMb: Math.max(...rows.map((row) => row.peakMb)),
+  };
 }
 
 const indices = Array.from({ length: ITEMS }, (_, i) => i);
@@ -108,8 +124,8 @@ const keyed = {
   breaker: { minimumCalls: 100 },
   perKey: { concurrency: 10 },
 };
-const keyOf = (i: number): string => `k${i % 100}`;
 const keys = Array.from({ length: 100 }, (_, i) => `k${i}`);
+const keyOf = (i: number): string => keys[i % 100] as string;
 
 async function main(): Promise<void> {
   console.log(
@@ -174,28 +190,38 @@ async function main(): Promise<void> {
 
   const byName = new Map(rows.map((row) => [row.name, row]));
   const poolRow = byName.get('hand-rolled pool') as Row;
-  const peers = rows.filter((row) => /^(@henrygd|fastq|p-limit|p-queue)/.test(row.name));
-  const fastestPeer = peers.reduce((a, b) => (b.ms < a.ms ? b : a));
-  console.log(`\n| row | items | time (ms) | ns/task | peak heap growth (MB) | time / pool |`);
-  console.log(`|---|---:|---:|---:|---:|---:|`);
+  const perTask = (row: Row, field: 'ms' | 'cpuMs'): number => (row[field] * 1e6) / row.items;
+  console.log(
+    `\n| row | items | time (ms) | CPU (ms) | ns/task | peak heap growth (MB) | time / pool | ` +
+      `CPU / pool |`,
+  );
+  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|`);
   for (const row of rows) {
-    const perTask = (row.ms * 1e6) / row.items;
-    const ratio = (perTask / ((poolRow.ms * 1e6) / poolRow.items)).toFixed(2);
+    const timeRatio = perTask(row, 'ms') / perTask(poolRow, 'ms');
+    const cpuRatio = perTask(row, 'cpuMs') / perTask(poolRow, 'cpuMs');
     console.log(
       `| ${row.name} | ${row.items.toLocaleString('en')} | ${row.ms.toFixed(0)} | ` +
-        `${perTask.toFixed(0)} | ${row.peakMb.toFixed(1)} | ${ratio}x |`,
+        `${row.cpuMs.toFixed(0)} | ${perTask(row, 'ms').toFixed(0)} | ${row.peakMb.toFixed(1)} | ` +
+        `${timeRatio.toFixed(2)}x | ${cpuRatio.toFixed(2)}x |`,
     );
   }
+
   const ours = (name: string): Row => byName.get(name) as Row;
+  const peers = rows.filter((row) => /^(@henrygd|fastq|p-limit|p-queue)/.test(row.name));
+  const fastestPeer = peers.reduce((a, b) => (b.ms < a.ms ? b : a));
   const plainRunAll = ours('ours: runAll');
   const upFront = ours('ours: run() x N up front');
-  console.log('\ntargets:');
+  const keyedRunAll = ours('ours: runAll, breaker + perKey');
+  const keyedUpFront = ours('ours: run() x N, breaker + perKey');
+  const ratio = (a: Row, b: Row): string =>
+    `${(a.ms / b.ms).toFixed(2)}x time, ${(a.cpuMs / b.cpuMs).toFixed(2)}x CPU`;
   const check = (label: string, ok: boolean, detail: string): void =>
     console.log(`  ${ok ? 'met    ' : 'NOT MET'} ${label}: ${detail}`);
+  console.log('\ntargets (judged on wall time; CPU time shown for a busy machine):');
   check(
     'runAll within 1.5x the pool',
     plainRunAll.ms <= poolRow.ms * 1.5,
-    `${(plainRunAll.ms / poolRow.ms).toFixed(2)}x`,
+    ratio(plainRunAll, poolRow),
   );
   check(
     'runAll peak heap growth < 32 MB',
@@ -205,24 +231,22 @@ async function main(): Promise<void> {
   check(
     `run() x N faster than the fastest peer (${fastestPeer.name})`,
     upFront.ms < fastestPeer.ms,
-    `${(upFront.ms / fastestPeer.ms).toFixed(2)}x its time`,
+    ratio(upFront, fastestPeer),
   );
   check(
     'run() x N heap no more than that peer',
     upFront.peakMb <= fastestPeer.peakMb,
     `${upFront.peakMb.toFixed(0)} MB vs ${fastestPeer.peakMb.toFixed(0)} MB`,
   );
-  const keyedRunAll = ours('ours: runAll, breaker + perKey');
-  const keyedUpFront = ours('ours: run() x N, breaker + perKey');
   check(
     'breaker + perKey within 1.5x plain (runAll)',
     keyedRunAll.ms <= plainRunAll.ms * 1.5,
-    `${(keyedRunAll.ms / plainRunAll.ms).toFixed(2)}x`,
+    ratio(keyedRunAll, plainRunAll),
   );
   check(
     'breaker + perKey within 1.5x plain (run() x N)',
     keyedUpFront.ms <= upFront.ms * 1.5,
-    `${(keyedUpFront.ms / upFront.ms).toFixed(2)}x`,
+    ratio(keyedUpFront, upFront),
   );
 }
 
