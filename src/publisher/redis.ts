@@ -78,7 +78,7 @@ function classify(error: unknown): 'retryable' | 'permanent' | 'overload' {
 /**
  * Appends each event to a Redis stream with `XADD`, one field per CloudEvents attribute plus
  * `data`, and counts it delivered on the reply. Commands from concurrent publishes are sent
- * together (auto-pipelining), so many are in flight on one connection.
+ * together (one pipeline per tick), so many are in flight on one connection.
  */
 export class RedisPublisher implements Publisher {
   readonly name = 'redis';
