@@ -17,6 +17,8 @@ export const DEFAULTS = {
   batchSize: 50,
   /** Events claimed beyond the free slots, waiting in the limiter's queue. */
   prefetch: 0,
+  /** Claim queries in flight at once. */
+  claimers: 1,
   /** The most events published at the same time by one dispatcher. */
   concurrency: 10,
   /** How long a claim lasts before another dispatcher may take the event, in milliseconds. */

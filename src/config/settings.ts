@@ -27,6 +27,8 @@ export interface OutboxConfig {
   concurrency: number;
   /** Events claimed beyond the free slots, to wait for the next one. Default 0. */
   prefetch: number;
+  /** Claim queries in flight at once. Default 1. */
+  claimers: number;
   /** Per-type or per-pattern limits inside `concurrency`. Default none. */
   typeConcurrency: Record<string, number>;
   /** Claim lease, in milliseconds; at least twice `publishTimeoutMs`. Default 30000. */
@@ -244,6 +246,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     ...integer(0, 10_000),
   },
   {
+    name: 'claimers',
+    env: 'OUTBOX_CLAIMERS',
+    flag: 'claimers',
+    description: 'Claim queries in flight at once, sharing the room (needs prefetch >= batch)',
+    shownDefault: String(DEFAULTS.claimers),
+    ...integer(1, 16),
+  },
+  {
     name: 'typeConcurrency',
     env: 'OUTBOX_TYPE_CONCURRENCY',
     flag: 'type-concurrency',
@@ -412,6 +422,7 @@ export function defaultConfig(): OutboxConfig {
     batchSize: DEFAULTS.batchSize,
     concurrency: DEFAULTS.concurrency,
     prefetch: DEFAULTS.prefetch,
+    claimers: DEFAULTS.claimers,
     typeConcurrency: {},
     leaseMs: DEFAULTS.leaseMs,
     maxAttempts: DEFAULTS.maxAttempts,

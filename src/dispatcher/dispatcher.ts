@@ -30,10 +30,12 @@ import { TypeGate } from './type-gate.js';
 import { Waker } from './waker.js';
 
 /**
- * What the claim loop is doing. The loop is a small state machine:
+ * What a claim loop is doing (`claimers` loops run side by side and share the room; each is
+ * this small state machine):
  *
  * - `waiting-for-room`: the limiter has no room (every slot busy, or the breaker open); it waits
- *   for `limiter.onRoom()`, which also resolves when an open breaker turns half-open;
+ *   for `limiter.onRoom()`, which also resolves when an open breaker turns half-open, or for
+ *   another loop's claim to return the room it held;
  * - `claiming`: one claim query is running, for at most `min(batchSize, limiter.available)`
  *   events, so that every claimed event starts at once (plus `prefetch` events that wait in
  *   the limiter's queue for the next free slot, when the breaker is closed);
@@ -72,9 +74,12 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
   readonly #outcomes: Outcomes;
 
   #state: DispatcherState = 'idle';
-  #loopState: LoopState = 'stopped';
+  readonly #loopStates: LoopState[] = [];
+  #reserved = 0;
+  #resolveClaimReturned: () => void = () => undefined;
+  #claimReturned = new Promise<void>((resolve) => (this.#resolveClaimReturned = resolve));
   #startedAt: Date | null = null;
-  #loop: Promise<void> | undefined;
+  #loops: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   #unsubscribe: (() => void) | undefined;
   #inFlight = 0;
@@ -138,7 +143,10 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
 
   /** What the claim loop is doing now (see `LoopState`). */
   get loopState(): LoopState {
-    return this.#loopState;
+    const states = this.#loopStates;
+    if (states.length === 0) return 'stopped';
+
+    return states.includes('claiming') ? 'claiming' : (states[0] ?? 'stopped');
   }
 
   /**
@@ -168,13 +176,16 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       },
       'dispatcher started',
     );
-    this.#loop = this.#run().catch((error: unknown) => {
-      this.#loopState = 'stopped';
-      this.#logger.fatal({ error: safeMessage(error) }, 'the claim loop failed');
-      if (this.listenerCount('error') > 0) {
-        this.emit('error', error instanceof Error ? error : new Error(safeMessage(error)));
-      }
-    });
+    const loops = Array.from({ length: this.#options.claimers }, (_, index) =>
+      this.#run(index).catch((error: unknown) => {
+        this.#loopStates[index] = 'stopped';
+        this.#logger.fatal({ error: safeMessage(error) }, 'the claim loop failed');
+        if (this.listenerCount('error') > 0) {
+          this.emit('error', error instanceof Error ? error : new Error(safeMessage(error)));
+        }
+      }),
+    );
+    this.#loops = Promise.all(loops).then(() => undefined);
   }
 
   /**
@@ -256,30 +267,35 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       },
       counters: { ...this.#outcomes.counters },
       paused: [...this.#watch.paused],
-      loop: this.#loopState,
+      loop: this.loopState,
       types: this.#gate.snapshot(),
     };
   }
 
   // The claim loop.
 
-  async #run(): Promise<void> {
+  /** One claim loop; `claimers` of them run side by side, sharing the room. */
+  async #run(index: number): Promise<void> {
     const signal = this.#stopController.signal;
     const { batchSize, idleMinMs, pollIntervalMs, storeRetryMaxMs } = this.#options;
+    const enter = (state: LoopState) => (this.#loopStates[index] = state);
     let idleDelay = idleMinMs;
     let storeDelay = STORE_RETRY_MIN_MS;
 
     while (!signal.aborted) {
-      const room = Math.min(batchSize, this.#room());
+      const room = Math.min(batchSize, this.#room() - this.#reserved);
       if (room <= 0) {
-        this.#loopState = 'waiting-for-room';
-        await this.#waker.until(this.limiter.onRoom());
+        enter('waiting-for-room');
+        // Room held by another loop's claim comes back when that claim returns.
+        await this.#waker.until(this.#reserved > 0 ? this.#claimReturned : this.limiter.onRoom());
         continue;
       }
 
-      this.#loopState = 'claiming';
-      this.#waker.reset();
-      let claim: Claim;
+      enter('claiming');
+      const mark = this.#waker.mark();
+      let claim: Claim | undefined;
+      let failure: unknown;
+      this.#reserved += room;
       try {
         claim = await this.#store.claim({
           limit: room,
@@ -289,28 +305,41 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
             ? this.#gate.saturated(this.#watch.knownTypes)
             : undefined,
         });
-        this.#watch.succeeded('claim');
-        storeDelay = STORE_RETRY_MIN_MS;
       } catch (error) {
-        this.#watch.failed('claim', error);
-        this.#loopState = 'backing-off';
-        await this.#waker.sleep(storeDelay, false);
+        failure = error;
+      } finally {
+        this.#reserved -= room;
+        this.#announceClaimReturned();
+      }
+
+      if (claim === undefined) {
+        this.#watch.failed('claim', failure);
+        enter('backing-off');
+        await this.#waker.sleep(storeDelay);
         storeDelay = Math.min(storeRetryMaxMs, storeDelay * 2);
         continue;
       }
 
+      this.#watch.succeeded('claim');
+      storeDelay = STORE_RETRY_MIN_MS;
       this.#accept(claim);
-      if (claim.events.length > 0 || claim.rejected.length > 0 || this.#waker.woken) {
+      if (claim.events.length > 0 || claim.rejected.length > 0 || this.#waker.wokenSince(mark)) {
         idleDelay = idleMinMs;
         continue;
       }
 
-      this.#loopState = 'idle';
-      await this.#waker.sleep(idleDelay, true);
+      enter('idle');
+      await this.#waker.sleep(idleDelay, mark);
       idleDelay = Math.min(pollIntervalMs, idleDelay * 2);
     }
 
-    this.#loopState = 'stopped';
+    enter('stopped');
+  }
+
+  #announceClaimReturned(): void {
+    const resolve = this.#resolveClaimReturned;
+    this.#claimReturned = new Promise((next) => (this.#resolveClaimReturned = next));
+    resolve();
   }
 
   /** How many events may be claimed now: the free slots, plus the prefetch not yet queued. */
@@ -371,7 +400,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     this.#unsubscribe?.();
     this.#watch.stop();
     try {
-      await this.#loop;
+      await this.#loops;
       const drained = await this.limiter.drain({ timeout: Math.max(0, deadline - Date.now()) });
       await this.#allSettled();
       if (drained.aborted > 0) {

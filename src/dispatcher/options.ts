@@ -23,6 +23,12 @@ export interface DispatcherOptions {
    * least `publishTimeoutMs × (2 + ceil(prefetch / concurrency))`. Default 0.
    */
   prefetch?: number;
+  /**
+   * Claim queries in flight at once, sharing the room (each for up to `batchSize` events). More
+   * than one helps when claims are slow compared with publishes; it needs room for several
+   * batches, that is a `prefetch` of at least `batchSize`. Default 1.
+   */
+  claimers?: number;
   /** Longest idle sleep between claims, in ms; the store's wake-ups cut it short. Default 5000. */
   pollIntervalMs?: number;
   /** First idle sleep after an empty claim, in ms; doubles up to `pollIntervalMs`. Default 20. */
@@ -103,6 +109,7 @@ export function resolveOptions(options: DispatcherOptions): ResolvedOptions {
     concurrency: integer('concurrency', options.concurrency, DEFAULTS.concurrency, 1),
     batchSize: integer('batchSize', options.batchSize, DEFAULTS.batchSize, 1, 10_000),
     prefetch: integer('prefetch', options.prefetch, DEFAULTS.prefetch, 0, 10_000),
+    claimers: integer('claimers', options.claimers, DEFAULTS.claimers, 1, 16),
     pollIntervalMs: integer('pollIntervalMs', options.pollIntervalMs, DEFAULTS.pollIntervalMs, 1),
     idleMinMs: integer('idleMinMs', options.idleMinMs, DEFAULTS.idleMinMs, 1),
     leaseMs: integer('leaseMs', options.leaseMs, DEFAULTS.leaseMs, 1),

@@ -1,42 +1,49 @@
 /**
- * The loop's sleeps: each ends at its time, at `stop()` (the signal), or, when wakeable, at a
- * wake-up (a store notification, an acknowledgement that may unblock a key). A wake-up that
- * arrives while the loop is busy is remembered, so that the next sleep is skipped.
+ * The claim loops' sleeps: each ends at its time, at `stop()` (the signal), or, when wakeable,
+ * at a wake-up (a store notification, an acknowledgement that may free a key). Wake-ups are
+ * numbered, so that a loop that was busy when one arrived skips its next sleep.
  */
 export class Waker {
-  #woken = false;
-  #wakeup: (() => void) | undefined;
+  #generation = 0;
+  readonly #sleepers = new Set<() => void>();
 
   constructor(private readonly signal: AbortSignal) {}
 
-  /** Whether a wake-up arrived since the last `reset()`. */
-  get woken(): boolean {
-    return this.#woken;
+  /** The current wake-up number, to compare with later. */
+  mark(): number {
+    return this.#generation;
   }
 
-  reset(): void {
-    this.#woken = false;
+  /** Whether a wake-up arrived since `mark`. */
+  wokenSince(mark: number): boolean {
+    return this.#generation !== mark;
   }
 
+  /** Wakes every wakeable sleeper. */
   wake(): void {
-    this.#woken = true;
-    this.#wakeup?.();
+    this.#generation += 1;
+    for (const wakeup of [...this.#sleepers]) wakeup();
   }
 
-  /** Sleeps `ms`, or until the signal aborts; a wake-up cuts it short when `wakeable`. */
-  sleep(ms: number, wakeable: boolean): Promise<void> {
-    if (this.signal.aborted || (wakeable && this.#woken)) return Promise.resolve();
+  /**
+   * Sleeps `ms`, or until the signal aborts. When `since` is given, a wake-up cuts it short,
+   * and one that arrived after `since` skips it.
+   */
+  sleep(ms: number, since?: number): Promise<void> {
+    if (this.signal.aborted || (since !== undefined && this.wokenSince(since))) {
+      return Promise.resolve();
+    }
 
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         this.signal.removeEventListener('abort', done);
-        if (this.#wakeup === done) this.#wakeup = undefined;
+        this.#sleepers.delete(done);
         resolve();
       };
       const timer = setTimeout(done, ms);
       this.signal.addEventListener('abort', done, { once: true });
-      if (wakeable) this.#wakeup = done;
+      if (since !== undefined) this.#sleepers.add(done);
     });
   }
 

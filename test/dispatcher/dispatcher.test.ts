@@ -368,3 +368,54 @@ test('memory:high is emitted while the heap is above the threshold', async () =>
     await outbox.drop();
   }
 });
+
+test('several claimers keep claims in flight together and still keep key order', async () => {
+  const outbox = await pgOutbox();
+  let claiming = 0;
+  let mostClaiming = 0;
+  const store = new Proxy(outbox.store, {
+    get(target, name) {
+      if (name === 'claim') {
+        return async (options: Parameters<typeof target.claim>[0]) => {
+          claiming += 1;
+          mostClaiming = Math.max(mostClaiming, claiming);
+          try {
+            await sleep(20);
+
+            return await target.claim(options);
+          } finally {
+            claiming -= 1;
+          }
+        };
+      }
+      const value: unknown = Reflect.get(target, name, target);
+
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const publisher = new RecordingPublisher();
+  const dispatcher = new OutboxDispatcher({
+    store,
+    publisher,
+    concurrency: 5,
+    batchSize: 20,
+    prefetch: 40,
+    claimers: 2,
+    publishTimeoutMs: 1000,
+  });
+  try {
+    const ids = await outbox.add(1000, 20);
+    await dispatcher.start();
+    await waitFor(() => publisher.delivered.length >= ids.length);
+    await dispatcher.stop();
+
+    assert.equal(mostClaiming, 2);
+    assert.equal(publisher.delivered.length, ids.length);
+    assert.ok(firstDeliveriesInOrder(publisher.delivered));
+    assert.ok(publisher.maxActive <= 5);
+    assert.equal(await outbox.count(), 0);
+  } finally {
+    await dispatcher.stop();
+    await outbox.drop();
+  }
+});

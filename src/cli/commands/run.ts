@@ -25,6 +25,7 @@ export function dispatcherSettings(config: OutboxConfig) {
     concurrency: config.concurrency,
     batchSize: config.batchSize,
     prefetch: config.prefetch,
+    claimers: config.claimers,
     pollIntervalMs: config.pollIntervalMs,
     leaseMs: config.leaseMs,
     publishTimeoutMs: config.publishTimeoutMs,
