@@ -100,8 +100,10 @@ async function dispatcherRate(
     concurrency,
     batchSize,
     prefetch,
+    // Two claims in flight when there is room for two batches.
+    claimers: prefetch >= batchSize ? 2 : 1,
     // A lease must outlast the publishes queued ahead of an event: no-op publishes are quick.
-    publishTimeoutMs: prefetch > 0 ? 500 : undefined,
+    publishTimeoutMs: prefetch > 0 ? 250 : undefined,
   });
   const started = performance.now();
   await dispatcher.start();
@@ -351,14 +353,15 @@ async function main(): Promise<void> {
   const ours: Record<string, number> = {};
   for (const concurrency of [10, 50]) {
     for (const batchSize of [50, 500]) {
-      for (const prefetch of new Set([0, batchSize - concurrency])) {
+      for (const prefetch of new Set([0, batchSize - concurrency, 2 * batchSize - concurrency])) {
         const value = await measured('outbox-dispatcher', () =>
           dispatcherRate(concurrency, batchSize, prefetch),
         );
         ours[`${concurrency}/${batchSize}/${prefetch}`] = value;
         console.log(
           `outbox-dispatcher  concurrency ${concurrency}, batch ${batchSize}, ` +
-            `prefetch ${prefetch}: ${fmt(value)} events/s`,
+            `prefetch ${prefetch}${prefetch >= batchSize ? ', 2 claimers' : ''}: ` +
+            `${fmt(value)} events/s`,
         );
       }
     }
