@@ -305,12 +305,15 @@ export class AmqpPublisher implements Publisher {
               'permanent',
             ),
           );
-        } else if (error) {
+        } else if (error instanceof Error && error.message === 'message nacked') {
           reject(
             new PublishError(`RabbitMQ refused event ${event.id} (nack)`, 'overload', {
               cause: error,
             }),
           );
+        } else if (error) {
+          // The channel closed before the confirm came: not a refusal, just not confirmed.
+          reject(toPublishError(error, `event ${event.id} was not confirmed by RabbitMQ`));
         } else resolve();
       };
       try {

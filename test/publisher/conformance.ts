@@ -273,16 +273,23 @@ export function runPublisherConformance(target: ConformanceTarget): void {
         const events = Array.from({ length: 5000 }, (_, index) =>
           makeEvent({ key: `k${index % 100}` }),
         );
-        let confirmed = 0;
+        // Events 0-1499 go before the restart; 1500-3999 are spread over it (a pause before
+        // each, so that they meet the broker down and coming back); 4000-4999 wait until it is
+        // back, so that they need the reconnection.
         let retries = 0;
         let restarted: Promise<void> | undefined;
+        let restarting = false;
         let next = 0;
         const worker = async () => {
           while (next < events.length) {
-            const event = events[next++]!;
-            retries += (await publishUntilConfirmed(publisher, event)) - 1;
-            confirmed += 1;
-            if (confirmed === 1500) restarted = restart();
+            const index = next++;
+            if (index >= 1500 && restarted === undefined) {
+              restarting = true;
+              restarted = restart().finally(() => (restarting = false));
+            }
+            if (index >= 4000) await restarted;
+            else if (restarting) await new Promise((resolve) => setTimeout(resolve, 100));
+            retries += (await publishUntilConfirmed(publisher, events[index]!)) - 1;
           }
         };
         await Promise.all(Array.from({ length: 100 }, worker));
