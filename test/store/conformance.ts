@@ -351,6 +351,26 @@ export function registerStoreConformance(harness: StoreHarness): void {
       },
     );
 
+    withOutbox('keys behind a long run of a busy key are still served', {}, async (o) => {
+      await o.enqueue(
+        Array.from({ length: 60 }, (_, n) => ({ type: 't', key: 'hot', payload: n })),
+      );
+      const cold = await o.enqueue(
+        Array.from({ length: 10 }, (_, n) => ({ type: 't', key: `cold-${n}`, payload: n })),
+      );
+      const first = await o.store.claim({ limit: 2, leaseMs: LEASE });
+      assert.equal(first.events[0]?.key, 'hot');
+      const served = new Set(first.events.slice(1).map((event) => event.id));
+      for (let claims = 0; claims < 8 && served.size < cold.length; claims += 1) {
+        const claim = await o.store.claim({ limit: 2, leaseMs: LEASE });
+        for (const event of claim.events) {
+          assert.notEqual(event.key, 'hot');
+          served.add(event.id);
+        }
+      }
+      assert.deepEqual([...served].sort(), [...cold].sort());
+    });
+
     withOutbox(
       'four concurrent claimers keep order per key and never share a leased event',
       { maxAttempts: 100 },
