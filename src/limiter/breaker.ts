@@ -165,6 +165,29 @@ export class CircuitBreaker extends EventEmitter<BreakerEvents> {
     this.#recordFailure();
   }
 
+  /**
+   * Records `count` successful calls admitted while closed, at once (the limiter's batches use
+   * it). Ignored unless closed.
+   */
+  recordSuccesses(count: number): void {
+    if (this.#state !== 'closed' || count <= 0) return;
+
+    this.#consecutive = 0;
+    if (this.#batchSuccesses) {
+      this.#pendingSuccesses += count;
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(this.#flushLater);
+      }
+
+      return;
+    }
+    this.#advance(this.#clock.now());
+    const slot = this.#lastBucket % this.#buckets;
+    this.#successes[slot] = (this.#successes[slot] ?? 0) + count;
+    this.#windowSuccesses += count;
+  }
+
   /** Runs `fn` if the breaker allows it and records its outcome; else throws CircuitOpenError. */
   async execute<T>(fn: () => T | Promise<T>): Promise<T> {
     const permit = this.acquire();

@@ -113,7 +113,7 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
       end: (node, ok, result, count) => limiter.#finish(node, ok, result, count),
       carryOn: (node, ok, result, skipped) => limiter.#carryOn(node, ok, result, skipped),
       carryOnTo: (node, ok, result, key) => limiter.#carryOnTo(node, ok, result, key),
-      credit: (skipped) => (limiter.#processed += skipped),
+      credit: (skipped) => limiter.#credit(skipped),
       gate: limiter.#gate,
       limit: () => limiter.#current,
       closed: () => limiter.#closed,
@@ -139,7 +139,7 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
   /** Time one task in this many; adapts between 1 and #maxSampleEvery to the run times. */
   #sampleEvery = 1;
   readonly #maxSampleEvery: number;
-  /** No keys, no breaker, no adaptive limit: the fast paths apply. */
+  /** No keys, no adaptive limit: runAll workers may pass the gate (see #updateGate). */
   readonly #plain: boolean;
   #sampleCountdown = 1;
 
@@ -209,7 +209,7 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     }
     this.#current = this.#adaptive?.limit ?? concurrency;
     this.#hooks = hooksFor(this);
-    this.#plain = this.#keys === null && this.#breaker === null && this.#adaptive === null;
+    this.#plain = this.#keys === null && this.#adaptive === null;
     this.#updateGate();
     if (this.#breaker !== null) {
       this.#breaker.on('circuit-breaker:opened', this.#onOpened);
@@ -610,6 +610,15 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     return true;
   }
 
+  /** Counts `count` successes of runAll items that passed the gate. */
+  #credit(count: number): void {
+    if (count === 0) return;
+
+    this.#processed += count;
+    this.#sampleCountdown -= count;
+    this.#breaker?.recordSuccesses(count);
+  }
+
   #newStamp(): Stamp {
     const stamp = { at: this.#clock.now() };
     this.#stamp = stamp;
@@ -626,7 +635,11 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     // A lowered limit never lets a worker carry on: the slot must go back so that `active`
     // falls to the new limit.
     this.#gate.carry =
-      this.#plain && this.#queued === 0 && !this.#closed && this.#active <= this.#current;
+      this.#plain &&
+      this.#queued === 0 &&
+      !this.#closed &&
+      this.#active <= this.#current &&
+      (this.#breaker === null || this.#breaker.state === 'closed');
   }
 
   #permit(): number {
@@ -819,19 +832,15 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
    */
   #carryOn(node: Task, ok: boolean, result: unknown, skipped: number): boolean {
     // `skipped` earlier items of this node carried on without asking (while the gate was open).
-    this.#processed += skipped;
-    this.#sampleCountdown -= skipped;
+    this.#credit(skipped);
     // The common case in as few steps as possible: a success, nothing to time or record.
     if (
       ok &&
-      this.#plain &&
+      this.#gate.carry &&
       node.flags === (WAITER | RUNNING | PERMIT) &&
-      this.#queued === 0 &&
-      !this.#closed &&
-      this.#active <= this.#current &&
       (node.x as TaskExtra).controller === undefined
     ) {
-      this.#processed += 1;
+      this.#credit(1);
       if (--this.#sampleCountdown > 0) return true;
 
       this.#sampleCountdown = this.#sampleEvery;
@@ -1033,6 +1042,7 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
   }
 
   #onOpened = (event: BreakerEvents['circuit-breaker:opened'][0]): void => {
+    this.#updateGate();
     this.#emitSafely('circuit-breaker:opened', event);
     if (!this.#rejectWhileOpen) return;
 
@@ -1055,12 +1065,14 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
   };
 
   #onHalfOpen = (event: BreakerEvents['circuit-breaker:half-open'][0]): void => {
+    this.#updateGate();
     this.#emitSafely('circuit-breaker:half-open', event);
     this.#pump();
     this.#notify();
   };
 
   #onClosed = (event: BreakerEvents['circuit-breaker:closed'][0]): void => {
+    this.#updateGate();
     this.#emitSafely('circuit-breaker:closed', event);
     this.#pump();
     this.#notify();

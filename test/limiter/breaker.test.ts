@@ -177,6 +177,38 @@ describe('CircuitBreaker', () => {
 });
 
 describe('the breaker inside the limiter', () => {
+  it('counts every runAll item, and stops the batch from starting items while open', async () => {
+    const clock = new ManualClock();
+    const limiter = new ConcurrencyLimiter({
+      concurrency: 4,
+      clock,
+      whileOpen: 'reject',
+      breaker: { minimumCalls: 50, failureThreshold: 0.5 },
+    });
+    const breaker = limiter.breaker as CircuitBreaker;
+    await limiter.runAll(
+      Array.from({ length: 40 }, (_, i) => i),
+      async (i) => i,
+    );
+    assert.equal(breaker.stats().calls, 40);
+    let started = 0;
+    const results = await limiter.runAllSettled(
+      Array.from({ length: 200 }, (_, i) => i),
+      async (i) => {
+        started += 1;
+        if (i >= 20) throw new Error('down');
+      },
+    );
+    assert.equal(breaker.state, 'open');
+    // 40 + 20 successes, then failures until the rate passes 0.5: 61 failures, 121 calls;
+    // at most 3 more items were already running when it opened.
+    assert.ok(started >= 81 && started <= 84, `started ${started}`);
+    const refused = results.filter(
+      (r) => r.status === 'rejected' && isCircuitOpenError(r.reason),
+    ).length;
+    assert.equal(refused, 200 - started);
+  });
+
   it('starts no task while open, exactly the probes while half-open, all once closed', async () => {
     const clock = new ManualClock();
     const limiter = new ConcurrencyLimiter({

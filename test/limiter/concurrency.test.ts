@@ -92,6 +92,21 @@ describe('exact concurrency', () => {
 });
 
 describe('runAll and runAllSettled', () => {
+  it('settles batch items that throw synchronously while run() tasks compete', async () => {
+    const limiter = new ConcurrencyLimiter(2);
+    const blockers = Array.from({ length: 50 }, () => limiter.run(async () => turns(1)));
+    const results = await limiter.runAllSettled(
+      Array.from({ length: 20_000 }, (_, i) => i),
+      () => {
+        throw new Error('sync');
+      },
+    );
+    await Promise.all(blockers);
+    assert.equal(results.length, 20_000);
+    assert.ok(results.every((result) => result.status === 'rejected'));
+    assert.equal(limiter.active, 0);
+  });
+
   it('keeps input order for arrays, iterables and async iterables', async () => {
     const limiter = new ConcurrencyLimiter(3);
     const next = random(5);
