@@ -34,6 +34,7 @@ export function createStore(url: string, options: CreateStoreOptions = {}): Outb
 
     return new SqliteStore({ ...sqliteOptions, filename });
   }
+
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     throw new TypeError(
       `unsupported store URL scheme in ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))}; ` +

@@ -21,9 +21,11 @@ export function decodeRow(row: RawEventRow, maxPayloadBytes: number): Decoded {
   if (typeof row.type !== 'string' || row.type === '') {
     return { ok: false, reason: 'unreadable row: type is missing or empty' };
   }
+
   if (row.key !== null && typeof row.key !== 'string') {
     return { ok: false, reason: 'unreadable row: key is not text' };
   }
+
   if (typeof row.payload !== 'string') {
     return { ok: false, reason: 'unreadable row: payload is not JSON text' };
   }
@@ -68,6 +70,7 @@ export function decodeRow(row: RawEventRow, maxPayloadBytes: number): Decoded {
 
 function parseHeaders(raw: unknown): Record<string, string> | undefined {
   if (raw === null || raw === undefined || raw === '' || raw === '{}') return {};
+
   if (typeof raw !== 'string') return undefined;
 
   let value: unknown;
@@ -76,7 +79,9 @@ function parseHeaders(raw: unknown): Record<string, string> | undefined {
   } catch {
     return undefined;
   }
+
   if (value === null) return {};
+
   if (typeof value !== 'object' || Array.isArray(value)) return undefined;
 
   for (const item of Object.values(value)) {
@@ -106,6 +111,7 @@ export function encodeEvent(
   } catch (error) {
     throw invalid(`event payload of ${event.type} is not JSON-serialisable`, error);
   }
+
   if (payload === undefined) {
     throw invalid(`event payload of ${event.type} is not JSON-serialisable`);
   }
@@ -121,6 +127,7 @@ export function encodeEvent(
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
     throw invalid(`event headers must be an object of strings`);
   }
+
   for (const [name, value] of Object.entries(headers)) {
     if (typeof value !== 'string') {
       throw invalid(`event header ${JSON.stringify(name)} must be a string; got ${typeof value}`);

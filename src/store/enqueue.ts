@@ -72,6 +72,7 @@ export async function enqueueMany(
   options: EnqueueOptions = {},
 ): Promise<string[]> {
   if (isSqliteDatabase(executor)) return enqueueSync(executor, events, options);
+
   if (typeof executor?.query !== 'function') {
     throw new TypeError(
       'enqueue needs a pg client or pool, a better-sqlite3 database, or an object with a ' +
@@ -88,6 +89,7 @@ export async function enqueueMany(
     const result = await executor.query(text, params);
     ids.push(...extractIds(result, chunk.length));
   }
+
   if (executor instanceof pg.Pool && settings.dialect === 'postgres') {
     wake(`postgres:${settings.schema}.${settings.table}`);
   }
@@ -240,6 +242,7 @@ function isSqliteDatabase(executor: unknown): executor is Database.Database {
 
 function time(at: Date | undefined): number | null {
   if (at === undefined) return null;
+
   if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
     throw new TypeError(`availableAt must be a valid Date; got ${String(at)}`);
   }
@@ -249,6 +252,7 @@ function time(at: Date | undefined): number | null {
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
+
   if (typeof value !== 'object') return typeof value;
 
   return value.constructor?.name ?? 'object';

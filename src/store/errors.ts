@@ -95,6 +95,7 @@ export function isPgConnectionError(error: unknown): boolean {
   if (typeof code === 'string') {
     if (NETWORK_CODES.has(code) || PG_UNAVAILABLE.has(code) || code.startsWith('08')) return true;
   }
+
   if (typeof message === 'string') {
     return PG_CLIENT_MESSAGES.some((text) => message.includes(text));
   }

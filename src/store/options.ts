@@ -67,6 +67,7 @@ export function checkInteger(option: string, value: unknown, min: number, max?: 
   if (typeof value !== 'number' || !Number.isInteger(value)) {
     throw new TypeError(`${option} must be an integer; got ${String(value)}`);
   }
+
   if (value < min || (max !== undefined && value > max)) {
     const range = max === undefined ? `>= ${min}` : `between ${min} and ${max}`;
     throw new RangeError(`${option} must be ${range}; got ${value}`);

@@ -13,6 +13,7 @@ export function subscribeWake(key: string, listener: Listener): () => void {
     set = new Set();
     listeners.set(key, set);
   }
+
   set.add(listener);
 
   return () => {

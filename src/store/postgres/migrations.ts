@@ -120,6 +120,7 @@ export async function migratePostgres(pool: pg.Pool, names: PgNames): Promise<nu
       );
       applied.push(migration.version);
     }
+
     await client.query('COMMIT');
   } catch (error) {
     failure = error as Error;

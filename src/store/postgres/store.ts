@@ -107,6 +107,7 @@ export class PostgresStore implements OutboxStore {
     if (typeof notify !== 'boolean') {
       throw new TypeError(`notify must be a boolean; got ${String(notify)}`);
     }
+
     this.#reconnect = {
       min: checkInteger('reconnectMinMs', options.reconnectMinMs ?? 100, 1),
       max: checkInteger('reconnectMaxMs', options.reconnectMaxMs ?? 5000, 1),
@@ -128,6 +129,7 @@ export class PostgresStore implements OutboxStore {
     } else {
       throw new TypeError('PostgresStore needs a pool or a connectionString; got neither');
     }
+
     this.#target = describeTarget(this.#pool);
 
     const names = this.#names;
@@ -180,6 +182,7 @@ export class PostgresStore implements OutboxStore {
       text = sql.claimSql(this.#names, variant);
       this.#sql.claim.set(name, text);
     }
+
     const values: unknown[] = [options.limit, options.leaseMs, token];
     if (types !== undefined) values.push(types);
     if (exclude !== undefined) values.push(exclude);
@@ -211,6 +214,7 @@ export class PostgresStore implements OutboxStore {
         unreadable.push({ id: row.id, reason: decoded.reason });
       }
     }
+
     if (exhausted.length > 0) {
       const dead = await this.#run(() =>
         this.#pool.query<{ id: string; last_error: string }>(this.#sql.exhausted, [
@@ -220,10 +224,12 @@ export class PostgresStore implements OutboxStore {
       );
       rejected.push(...dead.rows.map((row) => ({ id: row.id, reason: row.last_error })));
     }
+
     if (unreadable.length > 0) {
       await this.deadLetter(token, unreadable);
       rejected.push(...unreadable);
     }
+
     rejected.sort((a, b) => compareIds(a.id, b.id));
     const leaseMs = rows[0]?.lease_expires_at;
 
@@ -303,6 +309,7 @@ export class PostgresStore implements OutboxStore {
     } else {
       throw new TypeError('requeueDead needs { ids }, { type } or { all: true }');
     }
+
     const count = result.rowCount ?? 0;
     if (count > 0) this.#wakeAll();
 
@@ -368,6 +375,7 @@ export class PostgresStore implements OutboxStore {
         oldestPendingAgeMs: Math.max(0, Math.round(row.oldest_ms)),
       });
     }
+
     if (this.options.deadKeyPolicy === 'hold' && stats.dead > 0) {
       const held = await this.#run(() =>
         this.#pool.query<{ held: number }>(sql.heldKeysSql(this.#names)),

@@ -96,6 +96,7 @@ export class SqliteStore implements OutboxStore {
       } catch (error) {
         throw this.#wrap(error);
       }
+
       if (!this.#db.memory) this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma(`busy_timeout = ${busyTimeoutMs}`);
@@ -103,6 +104,7 @@ export class SqliteStore implements OutboxStore {
     } else {
       throw new TypeError('SqliteStore needs a filename or a database; got neither');
     }
+
     this.#target = this.#db.name;
   }
 
@@ -333,6 +335,7 @@ export class SqliteStore implements OutboxStore {
     } else {
       throw new TypeError('requeueDead needs { ids }, { type } or { all: true }');
     }
+
     if (changes > 0) this.#wakeAll();
 
     return changes;
@@ -414,6 +417,7 @@ export class SqliteStore implements OutboxStore {
         oldestPendingAgeMs: row.oldest === null ? 0 : Math.max(0, now - row.oldest),
       });
     }
+
     if (this.options.deadKeyPolicy === 'hold' && stats.dead > 0) {
       const held = this.#run(
         () => this.#statement('held', () => sql.heldKeysSql(this.#table)).get() as { held: number },
