@@ -100,6 +100,21 @@ describe('postgres store: specifics', () => {
     }
   });
 
+  it('delivers a row written with the README statement (type and payload only)', async () => {
+    const outbox = await setup();
+    try {
+      await pool.query(
+        `INSERT INTO "${schema}".${tableOf(outbox)} (type, payload) ` +
+          `VALUES ('order.created', '{"orderId": 42}')`,
+      );
+      const claim = await outbox.store.claim({ limit: 10, leaseMs: 10_000 });
+      assert.deepEqual(claim.events[0]?.payload, { orderId: 42 });
+      assert.deepEqual(claim.events[0]?.headers, {});
+    } finally {
+      await outbox.dispose();
+    }
+  });
+
   it('joins a pg client transaction: committed events are claimed, in order', async () => {
     const outbox = await setup();
     try {

@@ -96,6 +96,21 @@ describe('sqlite store: specifics', () => {
     }
   });
 
+  it('delivers a row written with the README statement (type and payload only)', async () => {
+    const outbox = await setup();
+    try {
+      const table = (outbox.store as SqliteStore).options.table;
+      producer.exec(
+        `INSERT INTO ${table} (type, payload) VALUES ('order.created', '{"orderId": 42}')`,
+      );
+      const claim = await outbox.store.claim({ limit: 10, leaseMs: 10_000 });
+      assert.deepEqual(claim.events[0]?.payload, { orderId: 42 });
+      assert.ok(Math.abs((claim.events[0]?.createdAt.getTime() ?? 0) - Date.now()) < 5_000);
+    } finally {
+      await outbox.dispose();
+    }
+  });
+
   it('joins a better-sqlite3 transaction; a failed one writes nothing', async () => {
     const outbox = await setup();
     const table = outbox.store instanceof SqliteStore ? outbox.store.options.table : '';
