@@ -1,7 +1,7 @@
 import { AbortedError, ShuttingDownError } from './errors.js';
 import type { RunAllOptions, RunOptions } from './limiter-types.js';
-import { PERMIT, RUNNING, Task, TaskExtra, WAITER } from './task.js';
-import type { TaskContext } from './task.js';
+import { asyncWorker, NONE, routedWorker, SyncWorker } from './batch-workers.js';
+import type { Task, TaskContext } from './task.js';
 import { functionOption, numberOption, objectOption } from './validate.js';
 
 /** What a batch needs from its limiter (kept private to the package). */
@@ -34,10 +34,7 @@ export interface BatchHooks {
 
 export type ItemFn = (item: unknown, ctx: TaskContext) => unknown;
 
-const NONE = Symbol('none');
-const CARRIED = WAITER | RUNNING | PERMIT;
-
-interface Pulled {
+export interface Pulled {
   index: number;
   value: unknown;
 }
@@ -47,7 +44,7 @@ interface Pulled {
  * time, so nothing is read ahead of a free slot and nothing about an item is kept once its
  * result is stored. Each worker reuses one task node for all its items.
  */
-class Batch {
+export class Batch {
   readonly results: unknown[];
   readonly array: ArrayLike<unknown> | null = null;
   readonly iterator: Iterator<unknown> | null = null;
@@ -91,7 +88,7 @@ class Batch {
     this.workers += 1;
     if (this.runOptions !== null) void routedWorker(this);
     else if (this.asyncIterator === null) new SyncWorker(this).step();
-    else void plainWorker(this);
+    else void asyncWorker(this);
   }
 
   /** The next item, NONE when there is none, or a promise of either (async iterables). */
@@ -202,334 +199,6 @@ class Batch {
     } catch {
       // The caller's iterator failed to close; the batch has settled already.
     }
-  }
-}
-
-/**
- * The worker for a synchronous source without keys, written with two callbacks made once
- * instead of an `await` per item (which allocates about twice as much). `step()` runs items
- * until one is pending, and the callbacks call it again when that one settles.
- */
-class SyncWorker {
-  readonly node = new Task(null);
-  readonly extra = new TaskExtra();
-  holding = false;
-  sinceGrow = 0;
-  skipped = 0;
-  index = 0;
-  finished = false;
-  readonly onOk = (value: unknown): void => this.#settled(true, value);
-  readonly onFail = (error: unknown): void => this.#settled(false, error);
-  /** Called by the limiter, possibly deep inside its own work: resume on a microtask. */
-  readonly onStart = (refusal: unknown): void => {
-    this.refusal = refusal;
-    queueMicrotask(this.onResume);
-  };
-  readonly onResume = (): void => this.#started(this.refusal);
-  refusal: unknown = undefined;
-
-  constructor(readonly batch: Batch) {
-    this.node.flags = WAITER;
-    this.node.x = this.extra;
-    batch.hooks.enlist(this.node, true);
-  }
-
-  /** Pulls and runs items until one is pending (or none is left). */
-  step(): void {
-    const { batch, node } = this;
-    const hooks = batch.hooks;
-    try {
-      for (;;) {
-        let item: unknown;
-        let key: string | undefined;
-        if (this.hasAhead) {
-          item = this.ahead;
-          key = this.aheadKey;
-          this.index = this.aheadIndex;
-          this.hasAhead = false;
-          this.ahead = undefined;
-        } else {
-          item = batch.pull();
-          if (item === NONE) break;
-
-          this.index = batch.nextIndex - 1;
-          key = batch.keyOf === null ? undefined : batch.keyOf(item);
-        }
-        if (!this.holding) {
-          this.extra.item = item;
-          const begun = hooks.begin(node, key);
-          if (begun === false) {
-            // Wait for a slot: onStart resumes with the same item.
-            node.resolve = this.onStart;
-            this.pendingItem = item;
-
-            return;
-          }
-          if (begun !== true) {
-            if (!batch.record(this.index, false, begun) || begun instanceof ShuttingDownError) {
-              break;
-            }
-
-            continue;
-          }
-          this.holding = true;
-        }
-        if (batch.stopped) break;
-
-        if (this.#call(item)) return;
-      }
-    } catch (error) {
-      batch.fail(error);
-    }
-    this.#finish();
-  }
-
-  pendingItem: unknown = undefined;
-  /** With keys: the next item, pulled early to learn its key (see #after). */
-  hasAhead = false;
-  ahead: unknown = undefined;
-  aheadKey: string | undefined = undefined;
-  aheadIndex = 0;
-
-  /** Runs one item; true if it is pending (a callback resumes), false if it settled at once. */
-  #call(item: unknown): boolean {
-    let pending: unknown;
-    try {
-      pending = this.batch.fn(item, this.node);
-    } catch (error) {
-      return !this.#after(false, error);
-    }
-    if (pending instanceof Promise) pending.then(this.onOk, this.onFail);
-    else Promise.resolve(pending).then(this.onOk, this.onFail);
-
-    return true;
-  }
-
-  #settled(ok: boolean, result: unknown): void {
-    if (this.#after(ok, result)) this.step();
-    else this.#finish();
-  }
-
-  #started(refusal: unknown): void {
-    const { batch } = this;
-    this.refusal = undefined;
-    if (refusal !== undefined) {
-      if (!batch.record(this.index, false, refusal) || refusal instanceof ShuttingDownError) {
-        this.#finish();
-
-        return;
-      }
-      this.step();
-
-      return;
-    }
-    this.holding = true;
-    const item = this.pendingItem;
-    this.pendingItem = undefined;
-    if (batch.stopped) {
-      this.#finish();
-
-      return;
-    }
-    try {
-      if (this.#call(item)) return;
-    } catch (error) {
-      batch.fail(error);
-      this.#finish();
-
-      return;
-    }
-    this.step();
-  }
-
-  /** Counts an item's end and stores its result; false if the batch stopped. */
-  #after(ok: boolean, result: unknown): boolean {
-    const { batch, node, extra } = this;
-    const hooks = batch.hooks;
-    const index = this.index;
-    if (batch.keyOf !== null) {
-      // Per-key limits: look one item ahead, so that the slot can move to that item's key.
-      const next = batch.pull();
-      if (next === NONE) {
-        hooks.end(node, ok, result);
-        this.holding = false;
-      } else {
-        this.hasAhead = true;
-        this.ahead = next;
-        this.aheadIndex = batch.nextIndex - 1;
-        this.aheadKey = batch.keyOf(next);
-        this.holding = hooks.carryOnTo(node, ok, result, this.aheadKey);
-      }
-    } else if (
-      ok &&
-      hooks.gate.carry &&
-      node.flags === CARRIED &&
-      this.sinceGrow !== 15 &&
-      extra.controller === undefined
-    ) {
-      this.skipped += 1;
-    } else {
-      this.holding = hooks.carryOn(node, ok, result, this.skipped);
-      this.skipped = 0;
-    }
-    if (ok && !batch.settled && !batch.stopped) batch.results[index] = result;
-    else if (!batch.record(index, ok, result)) return false;
-
-    if (++this.sinceGrow === 16 || !this.holding) {
-      this.sinceGrow = 0;
-      batch.maybeGrow();
-    }
-
-    return true;
-  }
-
-  #finish(): void {
-    if (this.finished) return;
-
-    this.finished = true;
-    const hooks = this.batch.hooks;
-    if (this.skipped > 0) hooks.credit(this.skipped);
-    this.skipped = 0;
-    if (this.holding) hooks.end(this.node, true, undefined, false);
-    this.holding = false;
-    this.extra.item = undefined;
-    hooks.enlist(this.node, false);
-    this.batch.workerDone();
-  }
-}
-
-async function plainWorker(batch: Batch): Promise<void> {
-  const { hooks, fn } = batch;
-  const node = new Task(null);
-  node.flags = WAITER;
-  const extra = new TaskExtra();
-  node.x = extra;
-  // Only a synchronous source may keep a slot between items: an async one may take a while.
-  const sync = batch.asyncIterator === null;
-  const array = batch.array;
-  const results = batch.results;
-  const plainResults = !batch.settled;
-  const gate = hooks.gate;
-  let holding = false;
-  let sinceGrow = 0;
-  let skipped = 0;
-  hooks.enlist(node, true);
-  try {
-    for (;;) {
-      let item: unknown;
-      let index = batch.nextIndex;
-      if (array !== null) {
-        // The hot path, inlined: an array source.
-        if (index >= array.length || batch.stopped) break;
-
-        batch.nextIndex = index + 1;
-        item = array[index];
-      } else {
-        item = batch.pull();
-        index = batch.nextIndex - 1;
-      }
-      if (!sync && item !== NONE) {
-        const pulled = (await item) as Pulled;
-        item = pulled.value;
-        index = pulled.index;
-      }
-      if (item === NONE) break;
-
-      if (!holding) {
-        extra.item = item;
-        let refusal: unknown;
-        const begun = hooks.begin(node, batch.keyOf === null ? undefined : batch.keyOf(item));
-        if (begun === false) {
-          refusal = await new Promise<unknown>((resolve) => (node.resolve = resolve));
-        } else if (begun !== true) {
-          refusal = begun;
-        }
-        if (refusal !== undefined) {
-          if (!batch.record(index, false, refusal) || refusal instanceof ShuttingDownError) break;
-
-          continue;
-        }
-      }
-      holding = true;
-      if (batch.stopped) break;
-
-      let ok = true;
-      let result: unknown;
-      try {
-        result = await fn(item, node);
-      } catch (error) {
-        ok = false;
-        result = error;
-      }
-      if (sync) {
-        // Through the gate while nothing else waits, asking the limiter once every 16 items
-        // (for the counts and the timing samples).
-        if (
-          ok &&
-          gate.carry &&
-          node.flags === CARRIED &&
-          sinceGrow !== 15 &&
-          extra.controller === undefined
-        ) {
-          skipped += 1;
-        } else {
-          holding = hooks.carryOn(node, ok, result, skipped);
-          skipped = 0;
-        }
-      } else {
-        hooks.end(node, ok, result);
-        holding = false;
-      }
-      if (ok && plainResults && !batch.stopped) results[index] = result;
-      else if (!batch.record(index, ok, result)) break;
-
-      if (++sinceGrow === 16 || !holding) {
-        sinceGrow = 0;
-        batch.maybeGrow();
-      }
-    }
-  } catch (error) {
-    batch.fail(error);
-  } finally {
-    if (skipped > 0) hooks.credit(skipped);
-    if (holding) hooks.end(node, true, undefined, false);
-    extra.item = undefined;
-    hooks.enlist(node, false);
-    batch.workerDone();
-  }
-}
-
-async function routedWorker(batch: Batch): Promise<void> {
-  const { hooks, fn } = batch;
-  try {
-    for (;;) {
-      let item = batch.pull();
-      let index = batch.nextIndex - 1;
-      if (batch.asyncIterator !== null && item !== NONE) {
-        const pulled = (await item) as Pulled;
-        item = pulled.value;
-        index = pulled.index;
-      }
-      if (item === NONE) break;
-
-      const options: RunOptions = { ...batch.runOptions, item };
-      if (batch.keyOf !== null) options.key = batch.keyOf(item);
-      let ok = true;
-      let result: unknown;
-      try {
-        result = await hooks.run((ctx) => fn(item, ctx), options);
-      } catch (error) {
-        ok = false;
-        result = error;
-      }
-      if (!batch.record(index, ok, result) || result instanceof ShuttingDownError) break;
-
-      batch.maybeGrow();
-    }
-  } catch (error) {
-    batch.fail(error);
-  } finally {
-    batch.workerDone();
   }
 }
 
