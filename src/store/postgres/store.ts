@@ -2,7 +2,7 @@
  * The PostgreSQL outbox store: claims with `FOR UPDATE SKIP LOCKED` and a lease, in one
  * statement, holding no transaction open while events are published.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type {
   AckResult,
@@ -19,8 +19,8 @@ import type {
   RejectedRow,
 } from '../contract.js';
 import type { OutboxEvent } from '../../event.js';
-import { decodeRow, type RawEventRow } from '../decode.js';
-import { StoreUnavailableError, isPgConnectionError, redactUrl } from '../errors.js';
+import { decodeRow } from '../decode.js';
+import { StoreUnavailableError, isPgConnectionError } from '../errors.js';
 import {
   checkClaimOptions,
   checkIdentifier,
@@ -29,11 +29,21 @@ import {
   type CommonStoreOptions,
   type ResolvedCommonOptions,
 } from '../options.js';
+import { splitRefused } from '../shared.js';
 import { callSafely, subscribeWake } from '../wake.js';
 import { WakeListener } from './listener.js';
 import { migratePostgres, wakeChannel, type PgNames } from './migrations.js';
+import * as operator from './operator.js';
+import {
+  RAW_JSON_TYPES,
+  clientConfig,
+  compareIds,
+  describeTarget,
+  statementName,
+  toRaw,
+  type PgEventRow,
+} from './rows.js';
 import * as sql from './sql.js';
-import { accumulateStats, emptyStats, leniently, splitRefused } from '../shared.js';
 
 export interface PostgresStoreOptions extends CommonStoreOptions {
   /** A `pg` pool to use. The store never ends a pool it was given. */
@@ -54,27 +64,6 @@ export interface PostgresStoreOptions extends CommonStoreOptions {
   reconnectMinMs?: number;
   /** Longest delay between reconnection attempts, in milliseconds. Default 5000. */
   reconnectMaxMs?: number;
-}
-
-/** Node-postgres returns `json` columns parsed; the store reads them as text to check them. */
-const RAW_JSON_TYPES = {
-  getTypeParser(oid: number, format?: string) {
-    if (oid === 114) return (value: string) => value;
-
-    return pg.types.getTypeParser(oid, format as 'text');
-  },
-} as pg.CustomTypesConfig;
-
-interface PgEventRow {
-  id: string;
-  type: string;
-  key: string | null;
-  payload: unknown;
-  headers: unknown;
-  created_at: number;
-  available_at: number;
-  attempts: number;
-  last_error: string | null;
 }
 
 export class PostgresStore implements OutboxStore {
@@ -99,6 +88,7 @@ export class PostgresStore implements OutboxStore {
   #listener: WakeListener | undefined;
   #unsubscribeLocal: (() => void) | undefined;
   #closed = false;
+  readonly #context: operator.OperatorContext;
 
   constructor(options: PostgresStoreOptions) {
     const common = resolveCommonOptions(options);
@@ -133,6 +123,11 @@ export class PostgresStore implements OutboxStore {
     this.#target = describeTarget(this.#pool);
 
     const names = this.#names;
+    this.#context = {
+      names,
+      options: this.options,
+      query: (config) => this.#run(() => this.#pool.query(config)),
+    };
     this.#sql = {
       claim: new Map(),
       complete: sql.completeSql(names, common.retentionMs > 0),
@@ -282,108 +277,31 @@ export class PostgresStore implements OutboxStore {
   }
 
   async listDead(options: ListDeadOptions = {}): Promise<DeadEvent[]> {
-    const limit = checkInteger('limit', options.limit ?? 100, 1, 10_000);
-    const result = await this.#run(() =>
-      this.#pool.query<PgEventRow & { dead_at: Date }>({
-        text: sql.listDeadSql(this.#names),
-        values: [options.type ?? null, options.afterId ?? null, limit],
-        types: RAW_JSON_TYPES,
-      }),
-    );
-
-    return result.rows.map((row) => ({ ...leniently(toRaw(row)), deadAt: row.dead_at }));
+    return operator.listDead(this.#context, options);
   }
 
   async requeueDead(selection: DeadSelection): Promise<number> {
-    let result: pg.QueryResult;
-    if ('ids' in selection) {
-      result = await this.#run(() =>
-        this.#pool.query(sql.requeueSql(this.#names, 'ids'), [[...selection.ids]]),
-      );
-    } else if ('type' in selection) {
-      result = await this.#run(() =>
-        this.#pool.query(sql.requeueSql(this.#names, 'type'), [selection.type]),
-      );
-    } else if (selection.all === true) {
-      result = await this.#run(() => this.#pool.query(sql.requeueSql(this.#names, 'all')));
-    } else {
-      throw new TypeError('requeueDead needs { ids }, { type } or { all: true }');
-    }
-
-    const count = result.rowCount ?? 0;
+    const count = await operator.requeueDead(this.#context, selection);
     if (count > 0) this.#wakeAll();
 
     return count;
   }
 
   async purgeDelivered(options: PurgeOptions = {}): Promise<number> {
-    const batchSize = checkInteger('batchSize', options.batchSize ?? 1000, 1);
-    const maxBatches =
-      options.maxBatches === undefined
-        ? Infinity
-        : checkInteger('maxBatches', options.maxBatches, 1);
-    const text = sql.purgeSql(this.#names);
-    let total = 0;
-    for (let batch = 0; batch < maxBatches; batch += 1) {
-      const result = await this.#run(() =>
-        this.#pool.query(text, [this.options.retentionMs, batchSize]),
-      );
-      const count = result.rowCount ?? 0;
-      total += count;
-      if (count < batchSize) break;
-    }
-
-    return total;
+    return operator.purgeDelivered(this.#context, options);
   }
 
   async setPaused(type: string, paused: boolean): Promise<void> {
-    const table = `"${this.#names.schema}"."${this.#names.table}_paused"`;
-    const text = paused
-      ? `INSERT INTO ${table} (type) VALUES ($1) ON CONFLICT (type) DO NOTHING`
-      : `DELETE FROM ${table} WHERE type = $1`;
-    await this.#run(() => this.#pool.query(text, [type]));
+    await operator.setPaused(this.#context, type, paused);
     if (!paused) this.#wakeAll();
   }
 
   async listPaused(): Promise<string[]> {
-    const table = `"${this.#names.schema}"."${this.#names.table}_paused"`;
-    const result = await this.#run(() =>
-      this.#pool.query<{ type: string }>(`SELECT type FROM ${table} ORDER BY type`),
-    );
-
-    return result.rows.map((row) => row.type);
+    return operator.listPaused(this.#context);
   }
 
   async stats(): Promise<OutboxStats> {
-    const result = await this.#run(() =>
-      this.#pool.query<{
-        type: string;
-        pending: number;
-        in_flight: number;
-        scheduled: number;
-        dead: number;
-        oldest_ms: number;
-      }>(sql.statsSql(this.#names)),
-    );
-    const stats = emptyStats();
-    for (const row of result.rows) {
-      accumulateStats(stats, row.type, {
-        pending: row.pending,
-        inFlight: row.in_flight,
-        scheduled: row.scheduled,
-        dead: row.dead,
-        oldestPendingAgeMs: Math.max(0, Math.round(row.oldest_ms)),
-      });
-    }
-
-    if (this.options.deadKeyPolicy === 'hold' && stats.dead > 0) {
-      const held = await this.#run(() =>
-        this.#pool.query<{ held: number }>(sql.heldKeysSql(this.#names)),
-      );
-      stats.heldKeys = held.rows[0]?.held ?? 0;
-    }
-
-    return stats;
+    return operator.stats(this.#context);
   }
 
   onWake(listener: () => void): () => void {
@@ -447,53 +365,4 @@ export class PostgresStore implements OutboxStore {
       throw error;
     }
   }
-}
-
-function toRaw(row: PgEventRow): RawEventRow {
-  return {
-    id: row.id,
-    type: row.type,
-    key: row.key,
-    payload: row.payload,
-    headers: row.headers,
-    createdAt: new Date(row.created_at),
-    availableAt: new Date(row.available_at),
-    attempts: row.attempts,
-    lastError: row.last_error,
-  };
-}
-
-/** A prepared statement's name, unique per text (so per schema, table and variant). */
-function statementName(text: string): string {
-  let name = statementNames.get(text);
-  if (name === undefined) {
-    name = `outbox_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
-    statementNames.set(text, name);
-  }
-
-  return name;
-}
-
-const statementNames = new Map<string, string>();
-
-function compareIds(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-}
-
-function clientConfig(pool: pg.Pool): pg.ClientConfig {
-  const { options } = pool as unknown as { options: pg.PoolConfig };
-  const { max: _max, idleTimeoutMillis: _idle, ...client } = options;
-
-  return client;
-}
-
-function describeTarget(pool: pg.Pool): string {
-  const { options } = pool as unknown as { options: pg.PoolConfig };
-  if (typeof options.connectionString === 'string') return redactUrl(options.connectionString);
-
-  const host = options.host ?? process.env['PGHOST'] ?? 'localhost';
-  const port = options.port ?? process.env['PGPORT'] ?? 5432;
-  const database = options.database ?? process.env['PGDATABASE'] ?? '';
-
-  return `postgres://${host}:${port}/${database}`;
 }
