@@ -21,7 +21,7 @@ import type {
   RejectedRow,
 } from '../contract.js';
 import type { OutboxEvent } from '../../event.js';
-import { decodeRow, type RawEventRow } from '../decode.js';
+import { decodeRow } from '../decode.js';
 import { StoreUnavailableError, isSqliteUnavailableError } from '../errors.js';
 import {
   backoffDelay,
@@ -31,10 +31,12 @@ import {
   type CommonStoreOptions,
   type ResolvedCommonOptions,
 } from '../options.js';
-import { accumulateStats, emptyStats, leniently, splitRefused } from '../shared.js';
+import { splitRefused } from '../shared.js';
 import { callSafely, subscribeWake } from '../wake.js';
 import { migrateSqlite } from './migrations.js';
 import { sqliteWakeKey } from './names.js';
+import * as operator from './operator.js';
+import { toRaw, type SqliteEventRow } from './rows.js';
 import * as sql from './sql.js';
 
 export interface SqliteStoreOptions extends CommonStoreOptions {
@@ -54,18 +56,6 @@ export interface SqliteStoreOptions extends CommonStoreOptions {
   now?: () => number;
 }
 
-interface SqliteEventRow {
-  id: number;
-  type: string;
-  key: string | null;
-  payload: unknown;
-  headers: unknown;
-  created_at: number;
-  available_at: number;
-  attempts: number;
-  last_error: string | null;
-}
-
 export class SqliteStore implements OutboxStore {
   readonly kind = 'sqlite';
   readonly options: Readonly<ResolvedCommonOptions>;
@@ -79,6 +69,7 @@ export class SqliteStore implements OutboxStore {
   readonly #statements = new Map<string, Database.Statement>();
   #unsubscribeLocal: (() => void) | undefined;
   #closed = false;
+  readonly #context: operator.OperatorContext;
 
   constructor(options: SqliteStoreOptions) {
     this.options = resolveCommonOptions(options);
@@ -106,6 +97,14 @@ export class SqliteStore implements OutboxStore {
     }
 
     this.#target = this.#db.name;
+    this.#context = {
+      table: this.#table,
+      options: this.options,
+      now: this.#now,
+      run: (operation) => this.#run(operation),
+      statement: (name, text) => this.#statement(name, text),
+      prepare: (text) => this.#db.prepare(text),
+    };
   }
 
   /** The key under which in-process `enqueue` calls wake this store. */
@@ -292,140 +291,31 @@ export class SqliteStore implements OutboxStore {
   }
 
   async listDead(options: ListDeadOptions = {}): Promise<DeadEvent[]> {
-    const limit = checkInteger('limit', options.limit ?? 100, 1, 10_000);
-    const list = this.#statement(
-      'list_dead',
-      () => `SELECT ${sql.COLUMNS}, o.dead_at FROM "${this.#table}" o
-        WHERE o.state = 'dead' AND o.dead_at IS NOT NULL AND (@type IS NULL OR o.type = @type)
-          AND (@after IS NULL OR o.id > @after)
-        ORDER BY o.id LIMIT @limit`,
-    );
-    const rows = this.#run(
-      () =>
-        list.all({
-          type: options.type ?? null,
-          after: options.afterId === undefined ? null : Number(options.afterId),
-          limit,
-        }) as (SqliteEventRow & { dead_at: number })[],
-    );
-
-    return rows.map((row) => ({ ...leniently(toRaw(row)), deadAt: new Date(row.dead_at) }));
+    return operator.listDead(this.#context, options);
   }
 
   async requeueDead(selection: DeadSelection): Promise<number> {
-    const set = `UPDATE "${this.#table}" SET state = 'pending', attempts = 0,
-      available_at = @now, dead_at = NULL, lease_token = NULL, lease_expires_at = NULL
-      WHERE state = 'dead'`;
-    const now = this.#now();
-    let changes: number;
-    if ('ids' in selection) {
-      const ids = JSON.stringify(selection.ids.map(Number));
-      changes = this.#run(
-        () =>
-          this.#db.prepare(`${set} AND id IN (SELECT value FROM json_each(@ids))`).run({ now, ids })
-            .changes,
-      );
-    } else if ('type' in selection) {
-      changes = this.#run(
-        () =>
-          this.#db.prepare(`${set} AND type = @type`).run({ now, type: selection.type }).changes,
-      );
-    } else if (selection.all === true) {
-      changes = this.#run(() => this.#db.prepare(set).run({ now }).changes);
-    } else {
-      throw new TypeError('requeueDead needs { ids }, { type } or { all: true }');
-    }
+    const count = await operator.requeueDead(this.#context, selection);
+    if (count > 0) this.#wakeAll();
 
-    if (changes > 0) this.#wakeAll();
-
-    return changes;
+    return count;
   }
 
   async purgeDelivered(options: PurgeOptions = {}): Promise<number> {
-    const batchSize = checkInteger('batchSize', options.batchSize ?? 1000, 1);
-    const maxBatches =
-      options.maxBatches === undefined
-        ? Infinity
-        : checkInteger('maxBatches', options.maxBatches, 1);
-    const purge = this.#statement(
-      'purge',
-      () => `DELETE FROM "${this.#table}" WHERE id IN (
-        SELECT id FROM "${this.#table}"
-        WHERE state = 'delivered' AND delivered_at <= @before LIMIT @batchSize)`,
-    );
-    let total = 0;
-    for (let batch = 0; batch < maxBatches; batch += 1) {
-      const before = this.#now() - this.options.retentionMs;
-      const count = this.#run(() => purge.run({ before, batchSize }).changes);
-      total += count;
-      if (count < batchSize) break;
-
-      // Let other work (and other connections) in between two batches.
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-
-    return total;
+    return operator.purgeDelivered(this.#context, options);
   }
 
   async setPaused(type: string, paused: boolean): Promise<void> {
-    const table = `"${this.#table}_paused"`;
-    if (paused) {
-      this.#run(() =>
-        this.#db
-          .prepare(`INSERT INTO ${table} (type, paused_at) VALUES (?, ?) ON CONFLICT DO NOTHING`)
-          .run(type, this.#now()),
-      );
-
-      return;
-    }
-
-    this.#run(() => this.#db.prepare(`DELETE FROM ${table} WHERE type = ?`).run(type));
-    this.#wakeAll();
+    await operator.setPaused(this.#context, type, paused);
+    if (!paused) this.#wakeAll();
   }
 
   async listPaused(): Promise<string[]> {
-    const rows = this.#run(
-      () =>
-        this.#db.prepare(`SELECT type FROM "${this.#table}_paused" ORDER BY type`).all() as {
-          type: string;
-        }[],
-    );
-
-    return rows.map((row) => row.type);
+    return operator.listPaused(this.#context);
   }
 
   async stats(): Promise<OutboxStats> {
-    const now = this.#now();
-    const rows = this.#run(
-      () =>
-        this.#statement('stats', () => sql.statsSql(this.#table)).all({ now }) as {
-          type: string;
-          pending: number;
-          in_flight: number;
-          scheduled: number;
-          dead: number;
-          oldest: number | null;
-        }[],
-    );
-    const stats = emptyStats();
-    for (const row of rows) {
-      accumulateStats(stats, row.type, {
-        pending: row.pending,
-        inFlight: row.in_flight,
-        scheduled: row.scheduled,
-        dead: row.dead,
-        oldestPendingAgeMs: row.oldest === null ? 0 : Math.max(0, now - row.oldest),
-      });
-    }
-
-    if (this.options.deadKeyPolicy === 'hold' && stats.dead > 0) {
-      const held = this.#run(
-        () => this.#statement('held', () => sql.heldKeysSql(this.#table)).get() as { held: number },
-      );
-      stats.heldKeys = held.held;
-    }
-
-    return stats;
+    return operator.stats(this.#context);
   }
 
   onWake(listener: () => void): () => void {
@@ -506,18 +396,4 @@ export class SqliteStore implements OutboxStore {
 
     return error;
   }
-}
-
-function toRaw(row: SqliteEventRow): RawEventRow {
-  return {
-    id: String(row.id),
-    type: row.type,
-    key: row.key,
-    payload: row.payload,
-    headers: row.headers,
-    createdAt: new Date(row.created_at),
-    availableAt: new Date(row.available_at),
-    attempts: row.attempts,
-    lastError: row.last_error,
-  };
 }
