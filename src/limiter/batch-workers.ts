@@ -1,7 +1,7 @@
 import { ShuttingDownError } from './errors.js';
 import type { Batch, Pulled } from './batch.js';
 import type { RunOptions } from './limiter-types.js';
-import { PERMIT, RUNNING, Task, TaskExtra, WAITER } from './task.js';
+import { PERMIT, RUNNING, TaskExtra, WAITER, newTask } from './task.js';
 
 /** What `Batch.pull()` returns when there is no item (left). */
 export const NONE = Symbol('none');
@@ -15,7 +15,7 @@ const CARRIED = WAITER | RUNNING | PERMIT;
  * until one is pending, and the callbacks call it again when that one settles.
  */
 export class SyncWorker {
-  readonly node = new Task(null);
+  readonly node = newTask(null);
   readonly extra = new TaskExtra();
   holding = false;
   sinceGrow = 0;
@@ -205,7 +205,7 @@ export class SyncWorker {
 /** The worker for an async iterable: one awaited pull and one awaited item at a time. */
 export async function asyncWorker(batch: Batch): Promise<void> {
   const { hooks, fn } = batch;
-  const node = new Task(null);
+  const node = newTask(null);
   node.flags = WAITER;
   const extra = new TaskExtra();
   node.x = extra;

@@ -33,13 +33,13 @@ import {
   RUNNING,
   SAMPLED,
   SETTLED,
-  Task,
   TaskExtra,
   TaskList,
   TIMED_OUT,
   WAITER,
+  newTask,
 } from './task.js';
-import type { Stamp, TaskContext } from './task.js';
+import type { Stamp, Task, TaskContext } from './task.js';
 import {
   choiceOption,
   functionOption,
@@ -273,7 +273,7 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     if (typeof fn !== 'function') functionOption('fn', fn);
     if (this.#closed) return rejected(new ShuttingDownError());
 
-    const task = new Task(fn);
+    const task = newTask(fn);
     const promise = new Promise(captureResolve) as Promise<T>;
     task.resolve = captured;
     if (options !== undefined || this.#timeout > 0) {

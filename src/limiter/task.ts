@@ -42,42 +42,62 @@ export interface Stamp {
 /**
  * One task: a node of an intrusive doubly linked list (the queue while it waits, the running list
  * while it runs) and the context its function receives. It holds what the hot path needs and
- * nothing else; nothing references it once it has settled.
+ * nothing else; nothing references it once it has settled. Made by `newTask`.
  */
-export class Task implements TaskContext {
+export interface Task extends TaskContext {
   fn: ((ctx: TaskContext) => unknown) | null;
   /** Settles the caller's promise; a rejection is passed as a rejected promise. */
-  resolve: ((value: unknown) => void) | null = null;
-  next: Task | null = null;
-  prev: Task | null = null;
-  key: KeyState | null = null;
+  resolve: ((value: unknown) => void) | null;
+  next: Task | null;
+  prev: Task | null;
+  key: KeyState | null;
   /** When it was queued (shared by the tasks queued in one synchronous burst). */
-  stamp: Stamp | null = null;
-  x: TaskExtra | null = null;
-  flags = 0;
+  stamp: Stamp | null;
+  x: TaskExtra | null;
+  flags: number;
+  /** Tells the running function to stop (through its signal if it has read it). */
+  abort(reason: unknown): void;
+}
 
-  constructor(fn: ((ctx: TaskContext) => unknown) | null) {
-    this.fn = fn;
-  }
-
+const taskPrototype = {
   get signal(): AbortSignal {
-    const extra = (this.x ??= new TaskExtra());
+    const task = this as unknown as Task;
+    const extra = (task.x ??= new TaskExtra());
     if (extra.controller === undefined) {
       extra.controller = new AbortController();
       if (extra.reason !== undefined) extra.controller.abort(extra.reason);
     }
 
     return extra.controller.signal;
-  }
+  },
 
-  /** Tells the running function to stop (through its signal if it has read it). */
   abort(reason: unknown): void {
-    const extra = (this.x ??= new TaskExtra());
+    const task = this as unknown as Task;
+    const extra = (task.x ??= new TaskExtra());
     if (extra.reason !== undefined) return;
 
     extra.reason = reason;
     extra.controller?.abort(reason);
-  }
+  },
+};
+
+/**
+ * Makes a task node. An object literal, not a class instance: V8 can allocate literals from one
+ * site straight into the old generation once it sees them survive (pretenuring), which spares a
+ * million queued tasks two copies each through the young generation.
+ */
+export function newTask(fn: ((ctx: TaskContext) => unknown) | null): Task {
+  return {
+    __proto__: taskPrototype,
+    fn,
+    resolve: null,
+    next: null,
+    prev: null,
+    key: null,
+    stamp: null,
+    x: null,
+    flags: 0,
+  } as unknown as Task;
 }
 
 /** An intrusive doubly linked list of tasks: O(1) push, shift and removal. */
