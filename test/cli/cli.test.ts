@@ -204,3 +204,43 @@ test('the demo produces, delivers and stops by itself or at SIGINT', async () =>
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a second SIGTERM during a graceful stop exits at once with 130', async () => {
+  const dir = tempDir();
+  const hanging = createServer(() => undefined); // accepts, never answers
+  await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+  const env = {
+    OUTBOX_DATABASE_URL: `sqlite:${join(dir, 'outbox.db')}`,
+    OUTBOX_PUBLISHER_URL: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hook`,
+  };
+  try {
+    const enqueued = await outbox(['enqueue'], {
+      env: { ...env },
+      input: '{"type":"a","payload":1}\n',
+    });
+    assert.equal(enqueued.code, 2);
+    assert.match(enqueued.stderr, /nothing enqueued: .*run `outbox migrate` first/);
+    assert.equal((await outbox(['migrate'], { env })).code, 0);
+    assert.equal((await outbox(['enqueue'], { env, input: '{"type":"a","payload":1}\n' })).code, 0);
+
+    const runner = start(['run', '--poll-interval', '100', '--log-level', 'info'], env);
+    const done = collect(runner);
+    let stderr = '';
+    runner.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const deadline = Date.now() + 15_000;
+    while (!stderr.includes('dispatcher started') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    runner.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    runner.kill('SIGTERM');
+    const result = await done;
+    assert.equal(result.code, 130);
+    assert.match(result.stderr, /SIGTERM again, exiting without waiting/);
+  } finally {
+    hanging.closeAllConnections();
+    hanging.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

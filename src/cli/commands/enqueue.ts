@@ -60,6 +60,16 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** A refusal to enqueue, with a hint when the outbox table is missing. */
+function notEnqueued(error: unknown): UsageError {
+  const text = message(error);
+  const missing = /no such table|does not exist/i.test(text);
+
+  return new UsageError(
+    `nothing enqueued: ${text}${missing ? ' (run `outbox migrate` first)' : ''}`,
+  );
+}
+
 /** The file of a `sqlite:path` URL or a plain path. */
 export function sqliteFile(url: string): string {
   if (!/^sqlite:/i.test(url)) return url;
@@ -115,7 +125,7 @@ async function enqueuePostgres(
     return ids;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
-    throw new UsageError(`nothing enqueued: ${message(error)}`);
+    throw notEnqueued(error);
   } finally {
     await client.end();
   }
@@ -126,7 +136,7 @@ function enqueueSqlite(file: string, events: NewOutboxEvent[], table: string): s
   try {
     return db.transaction(() => enqueueSync(db, events, { table }))();
   } catch (error) {
-    throw new UsageError(`nothing enqueued: ${message(error)}`);
+    throw notEnqueued(error);
   } finally {
     db.close();
   }
