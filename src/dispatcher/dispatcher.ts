@@ -49,6 +49,8 @@ import { Waker } from './waker.js';
 export type LoopState = 'waiting-for-room' | 'claiming' | 'idle' | 'backing-off' | 'stopped';
 
 const STORE_RETRY_MIN_MS = 100;
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 const ACK_GRACE_MS = 5_000;
 
 /**
@@ -400,7 +402,9 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     this.#unsubscribe?.();
     this.#watch.stop();
     try {
-      await this.#loops;
+      // A claim in progress normally returns at once; one stuck on a silent database is left
+      // behind at the deadline (its events come back when their lease ends).
+      await Promise.race([this.#loops, delay(Math.max(0, deadline - Date.now()))]);
       const drained = await this.limiter.drain({ timeout: Math.max(0, deadline - Date.now()) });
       await this.#allSettled();
       if (drained.aborted > 0) {
