@@ -123,11 +123,16 @@ export class MqttPublisher implements Publisher {
     return new Promise<Live>((resolve, reject) => {
       const client = mqtt.connect(url, options);
       const fail = (error: Error) => {
+        clearTimeout(timer);
         client.end(true);
         reject(error);
       };
+      // The client retries by itself; give up on this attempt when no CONNACK came in time.
+      const limit = (options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS) + 1000;
+      const timer = setTimeout(() => fail(new Error(`no CONNACK within ${limit} ms`)), limit);
       client.once('error', fail);
       client.once('connect', (connack: IConnackPacket) => {
+        clearTimeout(timer);
         client.off('error', fail);
         client.on('error', () => undefined);
         const window = connack.properties?.receiveMaximum ?? 65_535;
