@@ -2,7 +2,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HttpPublisher, verifyWebhookSignature } from '../../src/publisher/index.js';
+import {
+  HttpPublisher,
+  signatureHeader,
+  verifyWebhookSignature,
+} from '../../src/publisher/index.js';
 import { isPublishError } from '../../src/publisher/contract.js';
 import type { PublishError } from '../../src/publisher/contract.js';
 import { makeEvent, signal } from './helpers.js';
@@ -233,4 +237,25 @@ test('close waits for requests in flight and is idempotent', async () => {
   assert.equal(done, true);
   await pending;
   await assert.rejects(publisher.publish(makeEvent(), { signal: signal() }), /closed/);
+});
+
+test('attribute values outside printable ASCII are percent-encoded in ce- headers', async () => {
+  received.length = 0;
+  const publisher = new HttpPublisher(`${base}/encoded`);
+  await publisher.publish(makeEvent({ key: 'commande n°1 "x"' }), { signal: signal() });
+  await publisher.close();
+
+  const header = received[0]!.headers['ce-partitionkey'] as string;
+  assert.equal(header, 'commande%20n%C2%B01%20%22x%22');
+  assert.equal(decodeURIComponent(header), 'commande n°1 "x"');
+});
+
+test('a receiver rotating secrets accepts a signature made with any of them', () => {
+  const body = '{"a":1}';
+  const now = Date.now();
+  const header = signatureHeader('old', Math.floor(now / 1000), body);
+  assert.ok(verifyWebhookSignature({ secret: ['new', 'old'], header, body, now }));
+  assert.equal(verifyWebhookSignature({ secret: ['new'], header, body, now }), false);
+  assert.equal(verifyWebhookSignature({ secret: 'old', header: 't=1,v1=zz', body, now }), false);
+  assert.equal(verifyWebhookSignature({ secret: 'old', header: undefined, body, now }), false);
 });
