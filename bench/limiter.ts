@@ -1,7 +1,8 @@
 // The limiter benchmark: our limiter against p-limit, p-queue, fastq, @henrygd/queue, a
 // hand-rolled pool and the broken Promise.race pattern, one after the other in one process.
 // Run: `npm run bench:limiter` (add `node --expose-gc` for a clean heap baseline per row, as
-// `npm run bench` does). `-- --items 200000` changes the task count.
+// `npm run bench` does). `-- --items 200000` changes the task count; `-- --only 'ours: run'`
+// measures only the rows whose name contains the text.
 import { newQueue } from '@henrygd/queue';
 import fastq from 'fastq';
 import pLimit from 'p-limit';
@@ -92,13 +93,14 @@ async function best(
 
 const indices = Array.from({ length: ITEMS }, (_, i) => i);
 
-async function pool(): Promise<number[]> {
-  const results = new Array<number>(ITEMS);
+async function pool(list: number[]): Promise<number[]> {
+  const count = list.length;
+  const results = new Array<number>(count);
   let next = 0;
   const loop = async (): Promise<void> => {
-    while (next < ITEMS) {
+    while (next < count) {
       const index = next++;
-      results[index] = await task(index);
+      results[index] = await task(list[index] as number);
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, loop));
@@ -132,64 +134,92 @@ async function main(): Promise<void> {
     `limiter benchmark: ${ITEMS.toLocaleString('en')} no-op async tasks, concurrency ` +
       `${CONCURRENCY}, Node ${process.version}, gc ${gc === undefined ? 'not exposed' : 'exposed'}`,
   );
+  const only = argv.includes('--only') ? String(argv[argv.indexOf('--only') + 1]) : '';
+  const contenders: Array<{ name: string; times: number; body: (list: number[]) => unknown }> = [
+    { name: 'hand-rolled pool', times: 3, body: pool },
+    {
+      name: 'ours: runAll',
+      times: 3,
+      body: (list) => new ConcurrencyLimiter(CONCURRENCY).runAll(list, task),
+    },
+    {
+      name: 'ours: runAll, breaker + perKey',
+      times: 3,
+      body: (list) => new ConcurrencyLimiter(keyed).runAll(list, task, { key: keyOf }),
+    },
+    {
+      name: 'ours: run() x N up front',
+      times: 3,
+      body: (list) => {
+        const limiter = new ConcurrencyLimiter(CONCURRENCY);
+
+        return Promise.all(list.map((i) => limiter.run(() => task(i))));
+      },
+    },
+    {
+      name: 'ours: run() x N, breaker + perKey',
+      times: 3,
+      body: (list) => {
+        const limiter = new ConcurrencyLimiter(keyed);
+
+        return Promise.all(list.map((i) => limiter.run(() => task(i), { key: keyOf(i) })));
+      },
+    },
+    {
+      name: '@henrygd/queue: add() x N',
+      times: 3,
+      body: (list) => {
+        const queue = newQueue(CONCURRENCY);
+
+        return Promise.all(list.map((i) => queue.add(() => task(i))));
+      },
+    },
+    {
+      name: 'fastq: push() x N',
+      times: 1,
+      body: (list) => {
+        const queue = fastq.promise(task, CONCURRENCY);
+
+        return Promise.all(list.map((i) => queue.push(i)));
+      },
+    },
+    {
+      name: 'p-limit: limit() x N',
+      times: 1,
+      body: (list) => {
+        const limit = pLimit(CONCURRENCY);
+
+        return Promise.all(list.map((i) => limit(() => task(i))));
+      },
+    },
+    {
+      name: 'p-queue: add() x N',
+      times: 1,
+      body: (list) => {
+        const queue = new PQueue({ concurrency: CONCURRENCY });
+
+        return Promise.all(list.map((i) => queue.add(() => task(i))));
+      },
+    },
+  ];
+  const selected = contenders.filter((contender) => contender.name.includes(only));
+  // Warm every contender up on a small run first, so that none is measured while the JIT is
+  // still compiling it.
+  const warm = indices.slice(0, 20_000);
+  for (const contender of selected) await contender.body(warm);
+
   const rows: Row[] = [];
-  rows.push(await best('hand-rolled pool', 3, ITEMS, pool));
-  rows.push(
-    await best('ours: runAll', 3, ITEMS, () =>
-      new ConcurrencyLimiter(CONCURRENCY).runAll(indices, task),
-    ),
-  );
-  rows.push(
-    await best('ours: runAll, breaker + perKey', 3, ITEMS, () =>
-      new ConcurrencyLimiter(keyed).runAll(indices, task, { key: keyOf }),
-    ),
-  );
-  rows.push(
-    await best('ours: run() x N up front', 3, ITEMS, () => {
-      const limiter = new ConcurrencyLimiter(CONCURRENCY);
-
-      return Promise.all(indices.map((i) => limiter.run(() => task(i))));
-    }),
-  );
-  rows.push(
-    await best('ours: run() x N, breaker + perKey', 3, ITEMS, () => {
-      const limiter = new ConcurrencyLimiter(keyed);
-
-      return Promise.all(indices.map((i) => limiter.run(() => task(i), { key: keys[i % 100] })));
-    }),
-  );
-  rows.push(
-    await best('@henrygd/queue: add() x N', 2, ITEMS, () => {
-      const queue = newQueue(CONCURRENCY);
-
-      return Promise.all(indices.map((i) => queue.add(() => task(i))));
-    }),
-  );
-  rows.push(
-    await best('fastq: push() x N', 1, ITEMS, () => {
-      const queue = fastq.promise(task, CONCURRENCY);
-
-      return Promise.all(indices.map((i) => queue.push(i)));
-    }),
-  );
-  rows.push(
-    await best('p-limit: limit() x N', 1, ITEMS, () => {
-      const limit = pLimit(CONCURRENCY);
-
-      return Promise.all(indices.map((i) => limit(() => task(i))));
-    }),
-  );
-  rows.push(
-    await best('p-queue: add() x N', 1, ITEMS, () => {
-      const queue = new PQueue({ concurrency: CONCURRENCY });
-
-      return Promise.all(indices.map((i) => queue.add(() => task(i))));
-    }),
-  );
-  rows.push(await best('broken Promise.race pattern', 1, BROKEN_ITEMS, () => broken(BROKEN_ITEMS)));
+  for (const { name, times, body } of selected) {
+    rows.push(await best(name, times, ITEMS, () => Promise.resolve(body(indices))));
+  }
+  if (only === '' || 'broken'.includes(only)) {
+    rows.push(
+      await best('broken Promise.race pattern', 1, BROKEN_ITEMS, () => broken(BROKEN_ITEMS)),
+    );
+  }
 
   const byName = new Map(rows.map((row) => [row.name, row]));
-  const poolRow = byName.get('hand-rolled pool') as Row;
+  const poolRow = byName.get('hand-rolled pool') ?? (rows[0] as Row);
   const perTask = (row: Row, field: 'ms' | 'cpuMs'): number => (row[field] * 1e6) / row.items;
   console.log(
     `\n| row | items | time (ms) | CPU (ms) | ns/task | peak heap growth (MB) | time / pool | ` +
@@ -205,6 +235,8 @@ async function main(): Promise<void> {
         `${timeRatio.toFixed(2)}x | ${cpuRatio.toFixed(2)}x |`,
     );
   }
+
+  if (rows.length < 10) return; // A partial run (--only): no targets.
 
   const ours = (name: string): Row => byName.get(name) as Row;
   const peers = rows.filter((row) => /^(@henrygd|fastq|p-limit|p-queue)/.test(row.name));
