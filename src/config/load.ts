@@ -146,6 +146,16 @@ function checkTogether(config: OutboxConfig, sources: Record<SettingName, Settin
     );
   }
 
+  if ((config.globalConcurrency !== null || config.globalRate !== null) && !config.redisUrl) {
+    const name = config.globalConcurrency !== null ? 'globalConcurrency' : 'globalRate';
+    throw new ConfigError(
+      `Invalid ${name} (${describe(name, sources)}): shared limits need redisUrl ` +
+        '(OUTBOX_REDIS_URL), where the dispatchers share them',
+      name,
+      describe(name, sources),
+    );
+  }
+
   const waits = 2 + Math.ceil(config.prefetch / config.concurrency);
   if (config.leaseMs < waits * config.publishTimeoutMs) {
     throw new ConfigError(

@@ -61,6 +61,10 @@ export interface OutboxConfig {
   logLevel: (typeof LOG_LEVELS)[number];
   /** Redis URL for limits shared by several dispatchers; `null` keeps them local. */
   redisUrl: string | null;
+  /** Publishes in flight at once across every dispatcher (needs `redisUrl`). Default none. */
+  globalConcurrency: number | null;
+  /** Publishes per second across every dispatcher (needs `redisUrl`). Default none. */
+  globalRate: number | null;
 }
 
 export type SettingName = keyof OutboxConfig;
@@ -407,6 +411,27 @@ export const SETTINGS: readonly SettingSpec[] = [
       .nullable(),
     secret: 'url',
   },
+  {
+    name: 'globalConcurrency',
+    env: 'OUTBOX_GLOBAL_CONCURRENCY',
+    flag: 'global-concurrency',
+    description: 'Publishes in flight at once across every dispatcher sharing the Redis',
+    shownDefault: '(none)',
+    expected: 'an integer from 1 to 100000, or nothing',
+    fromString: asOptionalNumber,
+    schema: z.number().int().min(1).max(100_000).nullable(),
+  },
+  {
+    name: 'globalRate',
+    env: 'OUTBOX_GLOBAL_RATE',
+    flag: 'global-rate',
+    description: 'Publishes per second across every dispatcher sharing the Redis',
+    unit: '/s',
+    shownDefault: '(none)',
+    expected: 'an integer from 1 to 1000000, or nothing',
+    fromString: asOptionalNumber,
+    schema: z.number().int().min(1).max(1_000_000).nullable(),
+  },
 ];
 
 /** The defaults of every setting, as a complete configuration. */
@@ -439,5 +464,7 @@ export function defaultConfig(): OutboxConfig {
     adminToken: null,
     logLevel: DEFAULTS.logLevel,
     redisUrl: null,
+    globalConcurrency: null,
+    globalRate: null,
   };
 }

@@ -179,3 +179,13 @@ test('every setting has a variable, a flag, a default and a description', () => 
   }
   assert.equal(envs.size, SETTINGS.length);
 });
+
+test('shared limits without a Redis URL are refused', () => {
+  const error = configError(() => loadConfig({ env: { OUTBOX_GLOBAL_RATE: '100' } }));
+  assert.match(error.message, /globalRate \(OUTBOX_GLOBAL_RATE\): shared limits need redisUrl/);
+  const { config } = loadConfig({
+    env: { OUTBOX_GLOBAL_RATE: '100', OUTBOX_REDIS_URL: 'redis://127.0.0.1:6379' },
+  });
+  assert.equal(config.globalRate, 100);
+  assert.equal(config.globalConcurrency, null);
+});

@@ -2,7 +2,10 @@ import type { Logger } from 'pino';
 import { redactConfig, redactUrl } from '../../config/index.js';
 import type { OutboxConfig } from '../../config/index.js';
 import { OutboxDispatcher } from '../../dispatcher/index.js';
+import { withGlobalLimits } from '../../coordination/index.js';
 import { startHttpServer } from '../../http/index.js';
+import type { Publisher } from '../../publisher/contract.js';
+import { withTracing } from '../../tracing/index.js';
 import {
   checkPublisher,
   message,
@@ -49,7 +52,7 @@ export async function runCommand(options: RunOptions): Promise<void> {
   const config = readConfig(options);
   const logger = createLogger(config.logLevel);
   const store = openStore(config);
-  const publisher = openPublisher(config);
+  const { publisher, sharedLimits } = wrapPublisher(openPublisher(config), config, logger);
   let http: { url: string; close(): Promise<void> } | undefined;
   let dispatcher: OutboxDispatcher | undefined;
   let purger: NodeJS.Timeout | undefined;
@@ -80,6 +83,7 @@ export async function runCommand(options: RunOptions): Promise<void> {
         dispatcher,
         store,
         publisher,
+        sharedLimits,
         statsIntervalMs: config.statsIntervalMs,
         host: config.httpHost,
         port: config.httpPort,
@@ -112,6 +116,30 @@ export async function runCommand(options: RunOptions): Promise<void> {
     dispose();
     logger.flush();
   }
+}
+
+/**
+ * Adds the shared limits (when a Redis URL and a limit are configured) and tracing (spans when
+ * the application registers an OpenTelemetry tracer, nothing otherwise) around the publisher.
+ */
+function wrapPublisher(base: Publisher, config: OutboxConfig, logger: Logger) {
+  if (config.redisUrl === null || (config.globalConcurrency ?? config.globalRate) === null) {
+    return { publisher: withTracing(base), sharedLimits: undefined };
+  }
+
+  const limited = withGlobalLimits(base, {
+    redis: config.redisUrl,
+    concurrency: config.globalConcurrency ?? undefined,
+    rate: config.globalRate ?? undefined,
+  });
+  limited.on('coordination:fallback', (event) =>
+    logger.warn({ ...event, error: message(event.error) }, 'Redis unreachable: local limits'),
+  );
+  limited.on('coordination:restored', (event) =>
+    logger.info({ ...event }, 'Redis reachable again: shared limits'),
+  );
+
+  return { publisher: withTracing(limited), sharedLimits: limited };
 }
 
 /** Runs every cleanup step, even when an earlier one fails. */
