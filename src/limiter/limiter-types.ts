@@ -11,8 +11,9 @@ export interface PerKeyOptions {
   /** At most this many tasks of one key run at once (within the global limit). */
   concurrency: number;
   /**
-   * At most this many keys are live (running or waiting) at once; idle keys are forgotten at
-   * once. A task of a new key beyond it is treated as overflow. Default 10_000.
+   * At most this many keys are live (running or waiting) at once; idle keys are forgotten
+   * (the last 256 idle ones are kept as spares). A task of a new key beyond it is rejected with
+   * a QueueFullError (reason `keys`). Default 10_000.
    */
   maxKeys?: number;
 }
