@@ -166,6 +166,21 @@ describe('CircuitBreaker', () => {
     assert.equal(error.retryAfterMs, 5_000);
   });
 
+  it('with the real clock, batches successes until a failure or the next turn', async () => {
+    const breaker = new CircuitBreaker({ minimumCalls: 4, failureThreshold: 0.5 });
+    for (let i = 0; i < 3; i += 1) breaker.release(breaker.acquire(), 'success');
+    breaker.recordSuccesses(2);
+    breaker.release(breaker.acquire(), 'failure');
+    assert.equal(breaker.stats().calls, 6, 'the pending successes came first');
+    assert.equal(breaker.state, 'closed');
+    breaker.release(breaker.acquire(), 'success');
+    await flush();
+    assert.equal(breaker.stats().calls, 7);
+    for (let i = 0; i < 7; i += 1) breaker.release(breaker.acquire(), 'failure');
+    assert.equal(breaker.state, 'open', '8 failures of 14 calls');
+    breaker.close();
+  });
+
   it('does not count ignored outcomes', () => {
     const { breaker } = breakerWithLog({ consecutiveFailures: 2 });
     record(breaker, 0, 1);
