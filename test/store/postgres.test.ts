@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -13,6 +14,7 @@ import {
   type PostgresStoreOptions,
 } from '../../src/store/index.js';
 import { isPgConnectionError, redactUrl } from '../../src/store/errors.js';
+import { claimSql } from '../../src/store/postgres/sql.js';
 import { registerStoreConformance, waitFor, type Outbox } from './conformance.js';
 
 const URL = process.env['OUTBOX_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -193,6 +195,51 @@ describe('postgres store: specifics', () => {
       enqueue(pool, { type: 't', payload: 1, headers: { n: 1 as unknown as string } }, options),
       isInvalidEventError,
     );
+  });
+
+  it('analyzes a never-analyzed outbox after a full claim, so claims walk the ready index', async () => {
+    const outbox = await setup();
+    const table = tableOf(outbox);
+    const analyzed = async () => {
+      const result = await pool.query(
+        `SELECT count(*)::int AS n FROM pg_stats WHERE schemaname = $1 AND tablename = $2`,
+        [schema, table],
+      );
+
+      return (result.rows[0] as { n: number }).n > 0;
+    };
+    const fill = (count: number) =>
+      pool.query(
+        `INSERT INTO "${schema}"."${table}" (type, payload)
+         SELECT 't', json_build_object('n', n) FROM generate_series(1, $1::int) AS n`,
+        [count],
+      );
+    try {
+      await fill(50);
+      await outbox.store.claim({ limit: 100, leaseMs: 10_000 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(await analyzed(), false, 'a claim short of its limit analyzes nothing');
+
+      await fill(5000);
+      const claim = await outbox.store.claim({ limit: 10, leaseMs: 10_000 });
+      assert.equal(claim.events.length, 10);
+      const deadline = Date.now() + 5000;
+      while (!(await analyzed())) {
+        assert.ok(Date.now() < deadline, 'the outbox was not analyzed within 5 s');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+
+      const text = claimSql(
+        { schema, table },
+        { policy: 'hold', types: false, excludeTypes: false },
+      );
+      const plan = await pool.query(`EXPLAIN ${text}`, [10, 10_000, randomUUID()]);
+      const lines = plan.rows.map((row: { 'QUERY PLAN': string }) => row['QUERY PLAN']).join('\n');
+      assert.match(lines, new RegExp(`Index Scan using ${table}_ready_idx`));
+      assert.doesNotMatch(lines, /Sort Key/);
+    } finally {
+      await outbox.dispose();
+    }
   });
 
   it('wakes on a notification from another connection', async () => {
