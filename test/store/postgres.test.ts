@@ -197,7 +197,7 @@ describe('postgres store: specifics', () => {
     );
   });
 
-  it('analyzes a never-analyzed outbox after a full claim, so claims walk the ready index', async () => {
+  it('analyzes a fresh outbox after a full claim, so claims use the ready index', async () => {
     const outbox = await setup();
     const table = tableOf(outbox);
     const analyzed = async () => {
