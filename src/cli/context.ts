@@ -48,7 +48,8 @@ export function readConfig(options: Record<string, unknown>): OutboxConfig {
 export function requireDatabase(config: OutboxConfig): string {
   if (config.databaseUrl === null) {
     throw new UsageError(
-      'no database: set OUTBOX_DATABASE_URL or --database-url (postgres://…, sqlite:path or a file)',
+      'no database: set OUTBOX_DATABASE_URL or --database-url ' +
+        '(postgres://…, sqlite:path or a file)',
     );
   }
 

@@ -54,10 +54,9 @@ export class RetryPolicy {
     }
 
     if (failure.attempts >= this.maxAttempts) {
-      return {
-        action: 'dead',
-        reason: `attempts exhausted (${failure.attempts} of ${this.maxAttempts}): ${failure.message}`,
-      };
+      const used = `${failure.attempts} of ${this.maxAttempts}`;
+
+      return { action: 'dead', reason: `attempts exhausted (${used}): ${failure.message}` };
     }
 
     if (failure.retryAfterMs !== undefined && failure.retryAfterMs >= 0) {

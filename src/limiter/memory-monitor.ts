@@ -89,7 +89,9 @@ export class MemoryMonitor extends EventEmitter<MemoryMonitorEvents> {
       heapUsed: heap.used,
       heapLimit: heap.limit,
       ratio,
-      summary: `${formatBytes(heap.used)} of ${formatBytes(heap.limit)} (${Math.round(ratio * 100)}%)`,
+      summary:
+        `${formatBytes(heap.used)} of ${formatBytes(heap.limit)} ` +
+        `(${Math.round(ratio * 100)}%)`,
       stats: this.#stats?.(),
     };
     if (ratio >= this.threshold) {

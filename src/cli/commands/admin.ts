@@ -50,9 +50,8 @@ export async function statusCommand(options: Options): Promise<void> {
     return row(paused.includes(type) ? `${type} (paused)` : type, figures);
   });
   rows.push(row('total', stats));
-  process.stdout.write(
-    `${formatTable(['type', 'pending', 'in flight', 'scheduled', 'dead', 'oldest pending'], rows)}\n`,
-  );
+  const header = ['type', 'pending', 'in flight', 'scheduled', 'dead', 'oldest pending'];
+  process.stdout.write(`${formatTable(header, rows)}\n`);
   for (const type of paused.filter((name) => !types.includes(name))) {
     process.stdout.write(`paused: ${type}\n`);
   }

@@ -26,7 +26,9 @@ export const DASHBOARD_HTML = `<!doctype html>
 <p id="message" role="status" aria-live="polite"></p>
 <main>
   <section class="figures">
-    <div class="figure"><span class="label">Delivered</span><span id="delivered-total">0</span></div>
+    <div class="figure">
+      <span class="label">Delivered</span><span id="delivered-total">0</span>
+    </div>
     <div class="figure"><span class="label">Retried</span><span id="retried-total">0</span></div>
     <div class="figure"><span class="label">Dead-lettered</span><span id="dead-total">0</span></div>
     <div class="figure"><span class="label">Pending</span><span id="pending-total">0</span></div>

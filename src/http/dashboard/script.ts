@@ -138,7 +138,8 @@ export const DASHBOARD_SCRIPT = String.raw`'use strict';
     var types = status.types.slice();
     body.textContent = '';
     types.forEach(function (type) {
-      var f = byType[type] || { pending: 0, inFlight: 0, scheduled: 0, dead: 0, oldestPendingAgeMs: 0 };
+      var f = byType[type] ||
+        { pending: 0, inFlight: 0, scheduled: 0, dead: 0, oldestPendingAgeMs: 0 };
       var paused = status.paused.indexOf(type) >= 0;
       var row = el('tr');
       row.dataset.type = type;

@@ -14,7 +14,8 @@ h2 { font-size: 1.05rem; margin: 1.5rem 0 0.5rem; }
 .badge.warn { background: var(--warn); color: white; }
 #message { min-height: 1.4rem; }
 #message.error { color: var(--bad); }
-.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(120px, 1fr)); gap: 0.5rem; }
+.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(120px, 1fr));
+  gap: 0.5rem; }
 .figure { border: 1px solid var(--line); border-radius: 0.4rem; padding: 0.5rem;
   display: flex; flex-direction: column; font-size: 1.4rem; font-variant-numeric: tabular-nums; }
 .figure .label { font-size: 0.8rem; opacity: 0.7; }
