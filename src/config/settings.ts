@@ -65,6 +65,11 @@ export interface OutboxConfig {
   globalConcurrency: number | null;
   /** Publishes per second across every dispatcher (needs `redisUrl`). Default none. */
   globalRate: number | null;
+  /**
+   * The name the shared limits are kept under in Redis: dispatchers with the same name share one
+   * budget. Default: the publisher's kind and the destination's host (`http:hooks.example.com`).
+   */
+  globalLimitName: string | null;
 }
 
 export type SettingName = keyof OutboxConfig;
@@ -432,6 +437,19 @@ export const SETTINGS: readonly SettingSpec[] = [
     fromString: asOptionalNumber,
     schema: z.number().int().min(1).max(1_000_000).nullable(),
   },
+  {
+    name: 'globalLimitName',
+    env: 'OUTBOX_GLOBAL_LIMIT_NAME',
+    flag: 'global-limit-name',
+    description: 'Name of the shared limits in Redis; dispatchers with one name share a budget',
+    shownDefault: '(publisher kind and destination host)',
+    expected: '1 to 200 letters, digits, "_", ".", ":" or "-"',
+    fromString: asOptionalString,
+    schema: z
+      .string()
+      .regex(/^[\w.:-]{1,200}$/)
+      .nullable(),
+  },
 ];
 
 /** The defaults of every setting, as a complete configuration. */
@@ -466,5 +484,6 @@ export function defaultConfig(): OutboxConfig {
     redisUrl: null,
     globalConcurrency: null,
     globalRate: null,
+    globalLimitName: null,
   };
 }

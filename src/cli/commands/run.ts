@@ -128,6 +128,7 @@ function wrapPublisher(base: Publisher, config: OutboxConfig, logger: Logger) {
   }
 
   const limited = withGlobalLimits(base, {
+    name: config.globalLimitName ?? sharedLimitName(base.name, config.publisherUrl),
     redis: config.redisUrl,
     concurrency: config.globalConcurrency ?? undefined,
     rate: config.globalRate ?? undefined,
@@ -140,6 +141,22 @@ function wrapPublisher(base: Publisher, config: OutboxConfig, logger: Logger) {
   );
 
   return { publisher: withTracing(limited), sharedLimits: limited };
+}
+
+/**
+ * The default name of the shared limits: the publisher's kind and the destination's host, so
+ * that dispatchers publishing to one destination share a budget and two destinations do not.
+ */
+export function sharedLimitName(kind: string, publisherUrl: string): string {
+  let host = '';
+  try {
+    host = new URL(publisherUrl).host;
+  } catch {
+    // The publisher factory has accepted the URL; a host-less one keeps the kind alone.
+  }
+  const name = host === '' ? kind : `${kind}:${host}`;
+
+  return name.replace(/[^\w.:-]/g, '_').slice(0, 200);
 }
 
 /** Runs every cleanup step, even when an earlier one fails. */
