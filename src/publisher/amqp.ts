@@ -7,8 +7,8 @@ import { encodeCloudEvent, prefixedAttributes, resolveCloudEventsOptions } from 
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { Connector } from './connector.js';
 import { closedError, toPublishError } from './errors.js';
-import { InFlight } from './in-flight.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, DEFAULT_CLOSE_TIMEOUT_MS } from './options.js';
+import { PublisherLifecycle } from './lifecycle.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, publisherUrl } from './options.js';
 import type { TlsOptions } from './options.js';
 import { redactUrl } from './redact.js';
 import { RouteTable, renderTemplate, validateTemplate } from './routing.js';
@@ -102,22 +102,11 @@ export class AmqpPublisher implements Publisher {
   readonly #prefix: string;
   readonly #persistent: boolean;
   readonly #connector: Connector<Live>;
-  readonly #inFlight = new InFlight();
-  readonly #closeTimeoutMs: number;
-  #closed = false;
-  #closing: Promise<void> | undefined;
+  readonly #lifecycle: PublisherLifecycle;
 
   constructor(url: string | URL, options: AmqpPublisherOptions = {}) {
-    this.#closeTimeoutMs = positiveNumber(
-      'amqp.closeTimeoutMs',
-      options.closeTimeoutMs,
-      DEFAULT_CLOSE_TIMEOUT_MS,
-    );
-    const parsed = new URL(String(url));
-    if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
-      throw new TypeError(`the publisher URL must use amqp: or amqps:, got ${redactUrl(parsed)}`);
-    }
-
+    this.#lifecycle = new PublisherLifecycle(this.name, options.closeTimeoutMs);
+    const parsed = publisherUrl(url, ['amqp:', 'amqps:']);
     const heartbeat = options.heartbeatSeconds ?? 10;
     if (!Number.isInteger(heartbeat) || heartbeat < 0) {
       throw new RangeError(
@@ -248,7 +237,7 @@ export class AmqpPublisher implements Publisher {
   }
 
   publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
-    if (this.#closed) return Promise.reject(closedError(this.name));
+    if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
     const live = this.#connector.current;
     if (live !== undefined) return this.#publishOn(live, event, options.signal);
@@ -271,7 +260,7 @@ export class AmqpPublisher implements Publisher {
 
     const context = () => `event ${event.id} to RabbitMQ`;
 
-    return this.#inFlight.track(this.#send(live, event), signal, context, (error) =>
+    return this.#lifecycle.inFlight.track(this.#send(live, event), signal, context, (error) =>
       toPublishError(error, context()),
     );
   }
@@ -328,12 +317,6 @@ export class AmqpPublisher implements Publisher {
   }
 
   close(): Promise<void> {
-    this.#closed = true;
-    this.#closing ??= (async () => {
-      await this.#inFlight.drain(this.#closeTimeoutMs);
-      await this.#connector.close();
-    })();
-
-    return this.#closing;
+    return this.#lifecycle.close(() => this.#connector.close());
   }
 }

@@ -11,13 +11,8 @@ import {
 } from './cloudevents.js';
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { abortedError, closedError, toPublishError } from './errors.js';
-import { InFlight } from './in-flight.js';
-import {
-  nonNegativeInteger,
-  positiveNumber,
-  stringRecord,
-  DEFAULT_CLOSE_TIMEOUT_MS,
-} from './options.js';
+import { PublisherLifecycle } from './lifecycle.js';
+import { nonNegativeInteger, positiveNumber, stringRecord } from './options.js';
 import type { TlsOptions } from './options.js';
 import { redactUrl } from './redact.js';
 import { RouteTable } from './routing.js';
@@ -118,17 +113,10 @@ export class HttpPublisher implements Publisher {
   readonly #now: () => number;
   readonly #httpAgent: http.Agent;
   readonly #httpsAgent: https.Agent;
-  readonly #inFlight = new InFlight();
-  readonly #closeTimeoutMs: number;
-  #closed = false;
-  #closing: Promise<void> | undefined;
+  readonly #lifecycle: PublisherLifecycle;
 
   constructor(url: string | URL, options: HttpPublisherOptions = {}) {
-    this.#closeTimeoutMs = positiveNumber(
-      'http.closeTimeoutMs',
-      options.closeTimeoutMs,
-      DEFAULT_CLOSE_TIMEOUT_MS,
-    );
+    this.#lifecycle = new PublisherLifecycle(this.name, options.closeTimeoutMs);
     const base = checkUrl(url, 'the publisher URL');
     this.#routes = new RouteTable('http.routes', options.routes, base, checkUrl);
     this.#cloudEvents = resolveCloudEventsOptions(options.cloudEvents);
@@ -153,9 +141,9 @@ export class HttpPublisher implements Publisher {
   }
 
   async publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
-    if (this.#closed) throw closedError(this.name);
+    if (this.#lifecycle.closed) throw closedError(this.name);
 
-    await this.#inFlight.add(this.#deliver(event, options.signal));
+    await this.#lifecycle.inFlight.add(this.#deliver(event, options.signal));
   }
 
   async #deliver(event: OutboxEvent, signal: AbortSignal): Promise<void> {
@@ -292,13 +280,9 @@ export class HttpPublisher implements Publisher {
   }
 
   close(): Promise<void> {
-    this.#closed = true;
-    this.#closing ??= (async () => {
-      await this.#inFlight.drain(this.#closeTimeoutMs);
+    return this.#lifecycle.close(() => {
       this.#httpAgent.destroy();
       this.#httpsAgent.destroy();
-    })();
-
-    return this.#closing;
+    });
   }
 }

@@ -8,8 +8,8 @@ import { attributeEntries, encodeCloudEvent, resolveCloudEventsOptions } from '.
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { Connector } from './connector.js';
 import { abortedError, closedError, toPublishError } from './errors.js';
-import { InFlight } from './in-flight.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, DEFAULT_CLOSE_TIMEOUT_MS } from './options.js';
+import { PublisherLifecycle } from './lifecycle.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, publisherUrl } from './options.js';
 import type { TlsOptions } from './options.js';
 import { redactUrl } from './redact.js';
 import { RouteTable, renderTemplate, validateTemplate } from './routing.js';
@@ -77,24 +77,13 @@ export class MqttPublisher implements Publisher {
   readonly #cloudEvents: { source: string; mode: CloudEventsMode };
   readonly #maxInFlight: number;
   readonly #connector: Connector<Live>;
-  readonly #inFlight = new InFlight();
+  readonly #lifecycle: PublisherLifecycle;
   readonly #waiting: Array<() => void> = [];
   #active = 0;
-  readonly #closeTimeoutMs: number;
-  #closed = false;
-  #closing: Promise<void> | undefined;
 
   constructor(url: string | URL, options: MqttPublisherOptions = {}) {
-    this.#closeTimeoutMs = positiveNumber(
-      'mqtt.closeTimeoutMs',
-      options.closeTimeoutMs,
-      DEFAULT_CLOSE_TIMEOUT_MS,
-    );
-    const parsed = new URL(String(url));
-    if (parsed.protocol !== 'mqtt:' && parsed.protocol !== 'mqtts:') {
-      throw new TypeError(`the publisher URL must use mqtt: or mqtts:, got ${redactUrl(parsed)}`);
-    }
-
+    this.#lifecycle = new PublisherLifecycle(this.name, options.closeTimeoutMs);
+    const parsed = publisherUrl(url, ['mqtt:', 'mqtts:']);
     const fallback = checkTopic(options.topic ?? 'outbox/{type}', 'mqtt.topic');
     this.#routes = new RouteTable('mqtt.routes', options.routes, fallback, checkTopic);
     this.#cloudEvents = resolveCloudEventsOptions(options.cloudEvents);
@@ -147,7 +136,7 @@ export class MqttPublisher implements Publisher {
   }
 
   publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
-    if (this.#closed) return Promise.reject(closedError(this.name));
+    if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
     const live = this.#connector.current;
     if (live !== undefined && this.#active < live.window) {
@@ -171,7 +160,9 @@ export class MqttPublisher implements Publisher {
     work.then(release, release);
     const context = () => `event ${event.id} to MQTT`;
 
-    return this.#inFlight.track(work, signal, context, (error) => toPublishError(error, context()));
+    return this.#lifecycle.inFlight.track(work, signal, context, (error) =>
+      toPublishError(error, context()),
+    );
   }
 
   /** Waits for room in the window of unacknowledged publishes. */
@@ -237,12 +228,6 @@ export class MqttPublisher implements Publisher {
   }
 
   close(): Promise<void> {
-    this.#closed = true;
-    this.#closing ??= (async () => {
-      await this.#inFlight.drain(this.#closeTimeoutMs);
-      await this.#connector.close();
-    })();
-
-    return this.#closing;
+    return this.#lifecycle.close(() => this.#connector.close());
   }
 }

@@ -7,8 +7,8 @@ import { encodeCloudEvent, prefixedAttributes, resolveCloudEventsOptions } from 
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { Connector } from './connector.js';
 import { closedError, toPublishError } from './errors.js';
-import { InFlight } from './in-flight.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, DEFAULT_CLOSE_TIMEOUT_MS } from './options.js';
+import { PublisherLifecycle } from './lifecycle.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, publisherUrl } from './options.js';
 import type { TlsOptions } from './options.js';
 import { redactUrl } from './redact.js';
 import { RouteTable, renderTemplate, validateTemplate } from './routing.js';
@@ -87,22 +87,11 @@ export class NatsPublisher implements Publisher {
   readonly #cloudEvents: { source: string; mode: CloudEventsMode };
   readonly #ackTimeoutMs: number;
   readonly #connector: Connector<Live>;
-  readonly #inFlight = new InFlight();
-  readonly #closeTimeoutMs: number;
-  #closed = false;
-  #closing: Promise<void> | undefined;
+  readonly #lifecycle: PublisherLifecycle;
 
   constructor(url: string | URL, options: NatsPublisherOptions = {}) {
-    this.#closeTimeoutMs = positiveNumber(
-      'nats.closeTimeoutMs',
-      options.closeTimeoutMs,
-      DEFAULT_CLOSE_TIMEOUT_MS,
-    );
-    const parsed = new URL(String(url));
-    if (parsed.protocol !== 'nats:') {
-      throw new TypeError(`the publisher URL must use nats:, got ${redactUrl(parsed)}`);
-    }
-
+    this.#lifecycle = new PublisherLifecycle(this.name, options.closeTimeoutMs);
+    const parsed = publisherUrl(url, ['nats:']);
     const fallback = checkSubject(options.subject ?? 'outbox.{type}', 'nats.subject');
     this.#routes = new RouteTable('nats.routes', options.routes, fallback, checkSubject);
     this.#samples = [sampleSubject(fallback, 'type')];
@@ -181,7 +170,7 @@ export class NatsPublisher implements Publisher {
   }
 
   publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
-    if (this.#closed) return Promise.reject(closedError(this.name));
+    if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
     const live = this.#connector.current;
     if (live !== undefined) return this.#publishOn(live, event, options.signal);
@@ -194,7 +183,7 @@ export class NatsPublisher implements Publisher {
   #publishOn(live: Live, event: OutboxEvent, signal: AbortSignal): Promise<void> {
     const context = () => `event ${event.id} to NATS`;
 
-    return this.#inFlight.track(this.#send(live, event), signal, context, (error) =>
+    return this.#lifecycle.inFlight.track(this.#send(live, event), signal, context, (error) =>
       toPublishError(error, context()),
     );
   }
@@ -227,12 +216,6 @@ export class NatsPublisher implements Publisher {
   }
 
   close(): Promise<void> {
-    this.#closed = true;
-    this.#closing ??= (async () => {
-      await this.#inFlight.drain(this.#closeTimeoutMs);
-      await this.#connector.close();
-    })();
-
-    return this.#closing;
+    return this.#lifecycle.close(() => this.#connector.close());
   }
 }

@@ -1,4 +1,20 @@
 /** Option checks shared by the publishers: each names the option, the value and the need. */
+import { redactUrl } from './redact.js';
+
+/**
+ * Parses a broker publisher's URL and checks its scheme against `protocols` (`['amqp:',
+ * 'amqps:']`); the error shows the URL without its password.
+ */
+export function publisherUrl(url: string | URL, protocols: readonly string[]): URL {
+  const parsed = new URL(String(url));
+  if (!protocols.includes(parsed.protocol)) {
+    throw new TypeError(
+      `the publisher URL must use ${protocols.join(' or ')}, got ${redactUrl(parsed)}`,
+    );
+  }
+
+  return parsed;
+}
 
 export function positiveNumber(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;

@@ -4,16 +4,15 @@ import { PublishError } from './contract.js';
 import type { Publisher, PublishOptions } from './contract.js';
 import { attributeEntries, encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
 import { closedError, raceSignal, toPublishError } from './errors.js';
-import { InFlight } from './in-flight.js';
+import { PublisherLifecycle } from './lifecycle.js';
 import type { CloudEventsOptions } from './cloudevents.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   nonNegativeInteger,
   positiveNumber,
-  DEFAULT_CLOSE_TIMEOUT_MS,
+  publisherUrl,
 } from './options.js';
 import type { TlsOptions } from './options.js';
-import { redactUrl } from './redact.js';
 import { RouteTable, renderTemplate, validateTemplate } from './routing.js';
 import type { RouteMap } from './routing.js';
 
@@ -87,24 +86,13 @@ export class RedisPublisher implements Publisher {
   readonly #maxLen: number;
   readonly #dedupWindow: number;
   readonly #source: string;
-  readonly #inFlight = new InFlight();
-  readonly #closeTimeoutMs: number;
-  #closed = false;
-  #closing: Promise<void> | undefined;
+  readonly #lifecycle: PublisherLifecycle;
   #checked: Promise<void> | undefined;
   #batch: Queued[] = [];
 
   constructor(url: string | URL, options: RedisPublisherOptions = {}) {
-    this.#closeTimeoutMs = positiveNumber(
-      'redis.closeTimeoutMs',
-      options.closeTimeoutMs,
-      DEFAULT_CLOSE_TIMEOUT_MS,
-    );
-    const parsed = new URL(String(url));
-    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-      throw new TypeError(`the publisher URL must use redis: or rediss:, got ${redactUrl(parsed)}`);
-    }
-
+    this.#lifecycle = new PublisherLifecycle(this.name, options.closeTimeoutMs);
+    const parsed = publisherUrl(url, ['redis:', 'rediss:']);
     const fallback = validateTemplate(options.stream ?? 'outbox', 'redis.stream');
     this.#routes = new RouteTable('redis.routes', options.routes, fallback, validateTemplate);
     this.#maxLen = nonNegativeInteger('redis.maxLen', options.maxLen, 0);
@@ -162,7 +150,7 @@ export class RedisPublisher implements Publisher {
   }
 
   publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
-    if (this.#closed) return Promise.reject(closedError(this.name));
+    if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
     const stream = renderTemplate(this.#routes.resolve(event.type), event);
     const context = () => `XADD of event ${event.id} to ${stream}`;
@@ -188,7 +176,7 @@ export class RedisPublisher implements Publisher {
               : [stream, '*', ...fields],
           );
 
-    return this.#inFlight.track(reply, options.signal, context, (error) =>
+    return this.#lifecycle.inFlight.track(reply, options.signal, context, (error) =>
       toPublishError(error, context(), classify(error)),
     ) as Promise<unknown> as Promise<void>;
   }
@@ -242,9 +230,7 @@ export class RedisPublisher implements Publisher {
   }
 
   close(): Promise<void> {
-    this.#closed = true;
-    this.#closing ??= (async () => {
-      await this.#inFlight.drain(this.#closeTimeoutMs);
+    return this.#lifecycle.close(async () => {
       if (this.#redis.status !== 'ready') {
         this.#redis.disconnect();
 
@@ -252,8 +238,6 @@ export class RedisPublisher implements Publisher {
       }
 
       await this.#redis.quit().catch(() => this.#redis.disconnect());
-    })();
-
-    return this.#closing;
+    });
   }
 }

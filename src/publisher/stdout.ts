@@ -3,9 +3,8 @@ import type { OutboxEvent } from '../event.js';
 import type { Publisher, PublishOptions } from './contract.js';
 import { encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
 import type { CloudEventsOptions } from './cloudevents.js';
-import { DEFAULT_CLOSE_TIMEOUT_MS, positiveNumber } from './options.js';
 import { closedError, toPublishError } from './errors.js';
-import { InFlight } from './in-flight.js';
+import { PublisherLifecycle } from './lifecycle.js';
 
 export interface StdoutPublisherOptions {
   /** Milliseconds `close()` waits for outstanding confirmations before it closes the
@@ -26,23 +25,16 @@ export class StdoutPublisher implements Publisher {
   readonly name = 'stdout';
   readonly #stream: Writable;
   readonly #source: string;
-  readonly #inFlight = new InFlight();
-  readonly #closeTimeoutMs: number;
-  #closed = false;
-  #closing: Promise<void> | undefined;
+  readonly #lifecycle: PublisherLifecycle;
 
   constructor(options: StdoutPublisherOptions = {}) {
-    this.#closeTimeoutMs = positiveNumber(
-      'stdout.closeTimeoutMs',
-      options.closeTimeoutMs,
-      DEFAULT_CLOSE_TIMEOUT_MS,
-    );
+    this.#lifecycle = new PublisherLifecycle(this.name, options.closeTimeoutMs);
     this.#stream = options.stream ?? process.stdout;
     this.#source = resolveCloudEventsOptions({ ...options.cloudEvents, mode: 'structured' }).source;
   }
 
   publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
-    if (this.#closed) return Promise.reject(closedError(this.name));
+    if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
     const encoded = encodeCloudEvent(event, { source: this.#source, mode: 'structured' });
     const line = Buffer.concat([encoded.body, Buffer.from('\n')]);
@@ -51,15 +43,12 @@ export class StdoutPublisher implements Publisher {
     });
     const context = () => `event ${event.id} to stdout`;
 
-    return this.#inFlight.track(written, options.signal, context, (error) =>
+    return this.#lifecycle.inFlight.track(written, options.signal, context, (error) =>
       toPublishError(error, `writing ${context()}`),
     );
   }
 
   close(): Promise<void> {
-    this.#closed = true;
-    this.#closing ??= this.#inFlight.drain(this.#closeTimeoutMs);
-
-    return this.#closing;
+    return this.#lifecycle.close(() => undefined);
   }
 }
