@@ -46,6 +46,17 @@ export class Connector<C> {
     return raceSignal(this.#attempt, signal, `connecting to ${this.#options.describe}`);
   }
 
+  /**
+   * Runs `work` on the live connection: at once when there is one (no promise of its own on
+   * that path), else once it is open. Rejects as `get` does when `signal` aborts first.
+   */
+  use<T>(signal: AbortSignal, work: (connection: C) => Promise<T>): Promise<T> {
+    const current = this.#current;
+    if (current !== undefined) return work(current);
+
+    return this.get(signal).then(work);
+  }
+
   async #open(): Promise<C> {
     try {
       const initial = this.#options.initialDelayMs ?? 100;

@@ -1,5 +1,5 @@
-import type { PublishError } from './contract.js';
-import { abortedError } from './errors.js';
+import type { PublishFailureKind } from './contract.js';
+import { abortedError, toPublishError } from './errors.js';
 
 /**
  * The publishes a publisher has sent and not yet seen settle. `track` ties one to its caller's
@@ -15,15 +15,16 @@ export class InFlight {
   }
 
   /**
-   * Resolves with `work`, rejects with `failed(error)` when it fails, or at once with a
-   * retryable error when `signal` aborts first. The work keeps counting as in flight until it
+   * Resolves with `work`, or rejects at once with a retryable error when `signal` aborts first.
+   * When `work` fails, its error becomes a `PublishError` (see `toPublishError`) of the kind
+   * `classify` gives, retryable without it. The work keeps counting as in flight until it
    * settles, even after an abort: the broker may still confirm it.
    */
   track<T>(
     work: Promise<T>,
     signal: AbortSignal,
     context: () => string,
-    failed: (error: unknown) => PublishError,
+    classify?: (error: unknown) => PublishFailureKind,
   ): Promise<T> {
     if (signal.aborted) {
       work.catch(() => undefined);
@@ -45,7 +46,8 @@ export class InFlight {
         (error: unknown) => {
           signal.removeEventListener('abort', onAbort);
           this.#settled();
-          reject(failed(error));
+          const kind = classify === undefined ? 'retryable' : classify(error);
+          reject(toPublishError(error, context(), kind));
         },
       );
     });

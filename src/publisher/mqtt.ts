@@ -160,9 +160,7 @@ export class MqttPublisher implements Publisher {
     work.then(release, release);
     const context = () => `event ${event.id} to MQTT`;
 
-    return this.#lifecycle.inFlight.track(work, signal, context, (error) =>
-      toPublishError(error, context()),
-    );
+    return this.#lifecycle.inFlight.track(work, signal, context);
   }
 
   /** Waits for room in the window of unacknowledged publishes. */

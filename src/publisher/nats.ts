@@ -172,20 +172,15 @@ export class NatsPublisher implements Publisher {
   publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
     if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
-    const live = this.#connector.current;
-    if (live !== undefined) return this.#publishOn(live, event, options.signal);
+    const { signal } = options;
 
-    return this.#connector
-      .get(options.signal)
-      .then((opened) => this.#publishOn(opened, event, options.signal));
+    return this.#connector.use(signal, (live) => this.#publishOn(live, event, signal));
   }
 
   #publishOn(live: Live, event: OutboxEvent, signal: AbortSignal): Promise<void> {
     const context = () => `event ${event.id} to NATS`;
 
-    return this.#lifecycle.inFlight.track(this.#send(live, event), signal, context, (error) =>
-      toPublishError(error, context()),
-    );
+    return this.#lifecycle.inFlight.track(this.#send(live, event), signal, context);
   }
 
   async #send(live: Live, event: OutboxEvent): Promise<void> {

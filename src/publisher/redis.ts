@@ -176,8 +176,11 @@ export class RedisPublisher implements Publisher {
               : [stream, '*', ...fields],
           );
 
-    return this.#lifecycle.inFlight.track(reply, options.signal, context, (error) =>
-      toPublishError(error, context(), classify(error)),
+    return this.#lifecycle.inFlight.track(
+      reply,
+      options.signal,
+      context,
+      classify,
     ) as Promise<unknown> as Promise<void>;
   }
 

@@ -38,14 +38,14 @@ export class StdoutPublisher implements Publisher {
 
     const encoded = encodeCloudEvent(event, { source: this.#source, mode: 'structured' });
     const line = Buffer.concat([encoded.body, Buffer.from('\n')]);
-    const written = new Promise<void>((resolve, reject) => {
-      this.#stream.write(line, (error) => (error ? reject(error) : resolve()));
-    });
     const context = () => `event ${event.id} to stdout`;
+    const written = new Promise<void>((resolve, reject) => {
+      this.#stream.write(line, (error) =>
+        error ? reject(toPublishError(error, `writing ${context()}`)) : resolve(),
+      );
+    });
 
-    return this.#lifecycle.inFlight.track(written, options.signal, context, (error) =>
-      toPublishError(error, `writing ${context()}`),
-    );
+    return this.#lifecycle.inFlight.track(written, options.signal, context);
   }
 
   close(): Promise<void> {
