@@ -54,28 +54,6 @@ export interface ConformanceTarget {
   teardown?(): Promise<void>;
 }
 
-/** Decodes a structured-mode body into a `Received`, with the protocol's dedup id. */
-export function fromStructured(
-  body: string,
-  dedupId: string,
-  headers: Record<string, string>,
-): Received {
-  const envelope = JSON.parse(body) as Record<string, unknown>;
-
-  return {
-    dedupId,
-    id: String(envelope.id),
-    type: String(envelope.type),
-    source: String(envelope.source),
-    time: String(envelope.time),
-    key: envelope.partitionkey as string | undefined,
-    traceparent: envelope.traceparent as string | undefined,
-    contentType: String(envelope.datacontenttype),
-    data: envelope.data,
-    headers,
-  };
-}
-
 export async function waitFor(
   check: () => boolean,
   what: string,

@@ -1,10 +1,10 @@
 import amqp from 'amqplib';
 import type { ConsumeMessage, Message } from 'amqplib';
 import { AmqpPublisher } from '../../../src/publisher/index.js';
-import { fromStructured } from '../conformance.js';
 import type { ConformanceTarget, Received } from '../conformance.js';
 import { RUN } from '../helpers.js';
 import { restartRabbitmq } from '../services.js';
+import { decodeDelivered } from './decode.js';
 
 export const URL = 'amqp://guest:guest@127.0.0.1:5672';
 export const exchange = `outbox-test-${RUN}`;
@@ -15,32 +15,19 @@ export const lonely = `outbox-test-lonely-${RUN}`;
 function decode(message: Message): Received {
   const { properties } = message;
   const headers = (properties.headers ?? {}) as Record<string, unknown>;
-  const plain: Record<string, string> = {};
-  if (headers['x-tenant'] !== undefined) plain['x-tenant'] = String(headers['x-tenant']);
-  const body = message.content.toString('utf8');
-  const dedupId = String(properties.messageId);
-  if (String(properties.contentType).startsWith('application/cloudevents+json')) {
-    return fromStructured(body, dedupId, plain);
-  }
-
-  const attribute = (name: string) => {
-    const value = headers[`cloudEvents:${name}`];
+  const header = (name: string) => {
+    const value = headers[name];
 
     return value === undefined ? undefined : String(value);
   };
 
-  return {
-    dedupId,
-    id: attribute('id') ?? '',
-    type: attribute('type') ?? '',
-    source: attribute('source') ?? '',
-    time: attribute('time') ?? '',
-    key: attribute('partitionkey'),
-    traceparent: attribute('traceparent'),
+  return decodeDelivered({
+    body: message.content.toString('utf8'),
+    dedupId: String(properties.messageId),
     contentType: String(properties.contentType),
-    data: JSON.parse(body) as unknown,
-    headers: plain,
-  };
+    tenant: header('x-tenant'),
+    attribute: (name) => header(`cloudEvents:${name}`),
+  });
 }
 
 async function admin<T>(work: (channel: amqp.Channel) => Promise<T>): Promise<T> {

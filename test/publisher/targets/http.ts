@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpPublisher } from '../../../src/publisher/index.js';
-import { fromStructured } from '../conformance.js';
 import type { ConformanceTarget, Consumer, Received } from '../conformance.js';
+import { decodeDelivered } from './decode.js';
 
 // The "broker" is a webhook receiver in this process; restarting it closes and reopens the port.
 export const listeners = new Set<(message: Received) => void>();
@@ -15,27 +15,14 @@ function decode(request: http.IncomingMessage, body: string): Received {
 
     return typeof value === 'string' ? decodeURIComponent(value) : undefined;
   };
-  const plain: Record<string, string> = {};
-  const tenant = header('x-tenant');
-  if (tenant !== undefined) plain['x-tenant'] = tenant;
-  const dedupId = header('idempotency-key') ?? '';
-  const contentType = header('content-type') ?? '';
-  if (contentType.startsWith('application/cloudevents+json')) {
-    return fromStructured(body, dedupId, plain);
-  }
 
-  return {
-    dedupId,
-    id: header('ce-id') ?? '',
-    type: header('ce-type') ?? '',
-    source: header('ce-source') ?? '',
-    time: header('ce-time') ?? '',
-    key: header('ce-partitionkey'),
-    traceparent: header('ce-traceparent'),
-    contentType,
-    data: JSON.parse(body) as unknown,
-    headers: plain,
-  };
+  return decodeDelivered({
+    body,
+    dedupId: header('idempotency-key') ?? '',
+    contentType: header('content-type') ?? '',
+    tenant: header('x-tenant'),
+    attribute: (name) => header(`ce-${name}`),
+  });
 }
 
 async function listen(): Promise<void> {

@@ -1,10 +1,10 @@
 import mqtt from 'mqtt';
 import type { IPublishPacket } from 'mqtt';
 import { MqttPublisher } from '../../../src/publisher/index.js';
-import { fromStructured } from '../conformance.js';
 import type { ConformanceTarget, Received } from '../conformance.js';
 import { RUN } from '../helpers.js';
 import { restartMosquitto } from '../services.js';
+import { decodeDelivered } from './decode.js';
 
 export const URL = 'mqtt://127.0.0.1:1883';
 export const prefix = `outbox-test/${RUN}`;
@@ -18,28 +18,14 @@ function decode(packet: IPublishPacket): Received {
 
     return Array.isArray(value) ? value[0] : value;
   };
-  const plain: Record<string, string> = {};
-  const tenant = property('x-tenant');
-  if (tenant !== undefined) plain['x-tenant'] = tenant;
-  const body = Buffer.from(packet.payload).toString('utf8');
-  const dedupId = property('id') ?? '';
-  const contentType = properties.contentType ?? '';
-  if (contentType.startsWith('application/cloudevents+json')) {
-    return fromStructured(body, dedupId, plain);
-  }
 
-  return {
-    dedupId,
-    id: property('id') ?? '',
-    type: property('type') ?? '',
-    source: property('source') ?? '',
-    time: property('time') ?? '',
-    key: property('partitionkey'),
-    traceparent: property('traceparent'),
-    contentType,
-    data: JSON.parse(body) as unknown,
-    headers: plain,
-  };
+  return decodeDelivered({
+    body: Buffer.from(packet.payload).toString('utf8'),
+    dedupId: property('id') ?? '',
+    contentType: properties.contentType ?? '',
+    tenant: property('x-tenant'),
+    attribute: property,
+  });
 }
 
 export const target: ConformanceTarget = {

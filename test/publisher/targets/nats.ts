@@ -1,10 +1,10 @@
 import { DeliverPolicy, connect } from 'nats';
 import type { JsMsg, NatsConnection } from 'nats';
 import { NatsPublisher } from '../../../src/publisher/index.js';
-import { fromStructured } from '../conformance.js';
 import type { ConformanceTarget, Received } from '../conformance.js';
 import { RUN } from '../helpers.js';
 import { restartNats } from '../services.js';
+import { decodeDelivered } from './decode.js';
 
 export const URL = 'nats://127.0.0.1:4222';
 export const stream = `OUTBOX_TEST_${RUN}`;
@@ -12,28 +12,14 @@ export const prefix = `outboxtest.${RUN}`;
 
 function decode(message: JsMsg): Received {
   const header = (name: string) => message.headers?.get(name) || undefined;
-  const plain: Record<string, string> = {};
-  const tenant = header('x-tenant');
-  if (tenant !== undefined) plain['x-tenant'] = tenant;
-  const body = Buffer.from(message.data).toString('utf8');
-  const dedupId = header('Nats-Msg-Id') ?? '';
-  const contentType = header('content-type') ?? '';
-  if (contentType.startsWith('application/cloudevents+json')) {
-    return fromStructured(body, dedupId, plain);
-  }
 
-  return {
-    dedupId,
-    id: header('ce-id') ?? '',
-    type: header('ce-type') ?? '',
-    source: header('ce-source') ?? '',
-    time: header('ce-time') ?? '',
-    key: header('ce-partitionkey'),
-    traceparent: header('ce-traceparent'),
-    contentType,
-    data: JSON.parse(body) as unknown,
-    headers: plain,
-  };
+  return decodeDelivered({
+    body: Buffer.from(message.data).toString('utf8'),
+    dedupId: header('Nats-Msg-Id') ?? '',
+    contentType: header('content-type') ?? '',
+    tenant: header('x-tenant'),
+    attribute: (name) => header(`ce-${name}`),
+  });
 }
 
 async function admin<T>(work: (connection: NatsConnection) => Promise<T>): Promise<T> {
