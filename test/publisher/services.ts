@@ -47,6 +47,26 @@ async function waitExit(pid: number): Promise<void> {
   throw new Error(`process ${pid} did not exit`);
 }
 
+/**
+ * Stops the running daemon `name` with SIGTERM and waits for it to exit; then, even when it did
+ * not exit in time, starts it with `command` and waits until it listens on `port` again.
+ */
+async function restartDaemon(
+  name: string,
+  port: number,
+  command: string,
+  args: string[],
+): Promise<void> {
+  const pid = await pidOf(name);
+  process.kill(pid, 'SIGTERM');
+  try {
+    await waitExit(pid);
+  } finally {
+    await run(command, args);
+    await waitPort(port, true);
+  }
+}
+
 export async function restartRabbitmq(): Promise<void> {
   try {
     await run('rabbitmqctl', ['stop'], { timeout: 60_000 });
@@ -57,31 +77,24 @@ export async function restartRabbitmq(): Promise<void> {
   }
 }
 
-export async function restartNats(): Promise<void> {
-  const pid = await pidOf('nats-server');
-  process.kill(pid, 'SIGTERM');
-  try {
-    await waitExit(pid);
-  } finally {
-    await run('start-stop-daemon', [
-      '--start',
-      '--oknodo',
-      '--background',
-      '--exec',
-      '/usr/sbin/nats-server',
-      '--',
-      '-a',
-      '127.0.0.1',
-      '-p',
-      '4222',
-      '-js',
-      '-sd',
-      '/var/lib/nats-server',
-      '-l',
-      '/var/log/nats-server.log',
-    ]);
-    await waitPort(4222, true);
-  }
+export function restartNats(): Promise<void> {
+  return restartDaemon('nats-server', 4222, 'start-stop-daemon', [
+    '--start',
+    '--oknodo',
+    '--background',
+    '--exec',
+    '/usr/sbin/nats-server',
+    '--',
+    '-a',
+    '127.0.0.1',
+    '-p',
+    '4222',
+    '-js',
+    '-sd',
+    '/var/lib/nats-server',
+    '-l',
+    '/var/log/nats-server.log',
+  ]);
 }
 
 /**
@@ -121,13 +134,10 @@ export async function restartRedis(): Promise<void> {
   }
 }
 
-export async function restartMosquitto(): Promise<void> {
-  const pid = await pidOf('mosquitto');
-  process.kill(pid, 'SIGTERM');
-  try {
-    await waitExit(pid);
-  } finally {
-    await run('mosquitto', ['-d', '-c', '/etc/mosquitto/mosquitto.conf']);
-    await waitPort(1883, true);
-  }
+export function restartMosquitto(): Promise<void> {
+  return restartDaemon('mosquitto', 1883, 'mosquitto', [
+    '-d',
+    '-c',
+    '/etc/mosquitto/mosquitto.conf',
+  ]);
 }
