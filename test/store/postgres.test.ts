@@ -237,6 +237,22 @@ describe('postgres store: specifics', () => {
       const lines = plan.rows.map((row: { 'QUERY PLAN': string }) => row['QUERY PLAN']).join('\n');
       assert.match(lines, new RegExp(`Index Scan using ${table}_ready_idx`));
       assert.doesNotMatch(lines, /Sort Key/);
+
+      // The generic plan, which the store's own pools use, walks the same index.
+      const client = await pool.connect();
+      try {
+        await client.query('SET plan_cache_mode = force_generic_plan');
+        await client.query(`PREPARE generic_claim(int, float8, uuid) AS ${text}`);
+        const generic = await client.query(
+          `EXPLAIN EXECUTE generic_claim(10, 10000, '${randomUUID()}')`,
+        );
+        const genericLines = generic.rows.map((row: { 'QUERY PLAN': string }) => row['QUERY PLAN']);
+        assert.match(genericLines.join('\n'), new RegExp(`Index Scan using ${table}_ready_idx`));
+        assert.doesNotMatch(genericLines.join('\n'), /Sort Key/);
+      } finally {
+        await client.query('DEALLOCATE ALL; RESET plan_cache_mode');
+        client.release();
+      }
     } finally {
       await outbox.dispose();
     }

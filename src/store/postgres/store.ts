@@ -53,7 +53,8 @@ export interface PostgresStoreOptions extends CommonStoreOptions {
   connectionString?: string;
   /**
    * Connections of the pool the store creates from `connectionString`. Default 10. That pool's
-   * sessions run with `jit = off` (see docs/store.md) unless the string sets `options` itself.
+   * sessions run with `jit = off` and `plan_cache_mode = force_generic_plan` (see
+   * docs/store.md) unless the connection string sets `options` itself.
    */
   poolSize?: number;
   /** The schema of the outbox tables. Default `public`. */
@@ -119,8 +120,11 @@ export class PostgresStore implements OutboxStore {
         connectionString: options.connectionString,
         max: checkInteger('poolSize', options.poolSize ?? 10, 1),
         // The claim's estimated cost passes `jit_above_cost` on large or keyed claims, and
-        // compiling it costs 15-20 ms per execution, more than the claim itself.
-        options: '-c jit=off',
+        // compiling it costs 15-20 ms per execution, more than the claim itself. PostgreSQL
+        // would plan the claim afresh each time (its generic plan looks costly, as `LIMIT $1`
+        // is taken to reach a tenth of the rows); the generic plan is the same index walk and
+        // saves about 0.3 ms per claim. Only the named statements (claim, acks) are affected.
+        options: '-c jit=off -c plan_cache_mode=force_generic_plan',
       });
       // An idle connection dropped by a server restart must not crash the process.
       this.#pool.on('error', () => undefined);
