@@ -15,6 +15,34 @@ export interface RawEventRow {
   lastError: string | null;
 }
 
+/** An outbox row as both databases return it, its times as epoch milliseconds. */
+export interface DbEventRow {
+  id: string | number;
+  type: string;
+  key: string | null;
+  payload: unknown;
+  headers: unknown;
+  created_at: number;
+  available_at: number;
+  attempts: number;
+  last_error: string | null;
+}
+
+/** Names a database row's columns the way the decoder reads them. */
+export function toRaw(row: DbEventRow): RawEventRow {
+  return {
+    id: String(row.id),
+    type: row.type,
+    key: row.key,
+    payload: row.payload,
+    headers: row.headers,
+    createdAt: new Date(row.created_at),
+    availableAt: new Date(row.available_at),
+    attempts: row.attempts,
+    lastError: row.last_error,
+  };
+}
+
 export type Decoded = { ok: true; event: OutboxEvent } | { ok: false; reason: string };
 
 export function decodeRow(row: RawEventRow, maxPayloadBytes: number): Decoded {

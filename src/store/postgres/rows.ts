@@ -1,7 +1,7 @@
 /** How the PostgreSQL store reads rows and names things: type parsing, ids, targets. */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { RawEventRow } from '../decode.js';
+import { toRaw, type DbEventRow } from '../decode.js';
 import { redactUrl } from '../errors.js';
 
 /** Node-postgres returns `json` columns parsed; the store reads them as text to check them. */
@@ -13,31 +13,12 @@ export const RAW_JSON_TYPES = {
   },
 } as pg.CustomTypesConfig;
 
-export interface PgEventRow {
+/** A PostgreSQL outbox row: the `bigint` id comes back as text. */
+export interface PgEventRow extends DbEventRow {
   id: string;
-  type: string;
-  key: string | null;
-  payload: unknown;
-  headers: unknown;
-  created_at: number;
-  available_at: number;
-  attempts: number;
-  last_error: string | null;
 }
 
-export function toRaw(row: PgEventRow): RawEventRow {
-  return {
-    id: row.id,
-    type: row.type,
-    key: row.key,
-    payload: row.payload,
-    headers: row.headers,
-    createdAt: new Date(row.created_at),
-    availableAt: new Date(row.available_at),
-    attempts: row.attempts,
-    lastError: row.last_error,
-  };
-}
+export { toRaw };
 
 /** A prepared statement's name, unique per text (so per schema, table and variant). */
 export function statementName(text: string): string {
