@@ -11,7 +11,8 @@
 //
 // Environment: BENCH_EVENTS scales the counts (1 = 50,000 for Redis, 20,000 for the others),
 // BENCH_ROUNDS alternating rounds (best counts, default 2), BENCH_CONCURRENCY (500),
-// BENCH_KEYS ordering keys among the events (1,000).
+// BENCH_KEYS ordering keys among the events (1,000), BENCH_PREFETCH and BENCH_CLAIMERS the
+// dispatcher's `prefetch` (0) and `claimers` (1) end to end.
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -154,6 +155,9 @@ async function alternate(
 
 const DATABASE = process.env.OUTBOX_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const E2E_BATCH = 500;
+// The dispatcher's claim-ahead: events claimed beyond the free slots, and claims in flight.
+const E2E_PREFETCH = Number(process.env.BENCH_PREFETCH ?? '0');
+const E2E_CLAIMERS = Number(process.env.BENCH_CLAIMERS ?? '1');
 
 /** Counts confirmed publishes on the way through. */
 class Counting implements Publisher {
@@ -194,6 +198,8 @@ async function endToEnd(broker: string, count: number, publisher: Publisher): Pr
     publisher: counting,
     concurrency: CONCURRENCY,
     batchSize: E2E_BATCH,
+    prefetch: E2E_PREFETCH,
+    claimers: E2E_CLAIMERS,
   });
   const left = async () =>
     Number((await pool.query(`SELECT count(*) AS n FROM "${schema}".outbox`)).rows[0].n);
