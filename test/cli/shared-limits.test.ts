@@ -1,16 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { sharedLimitName } from '../../src/cli/commands/run.js';
-import { PG_URL, pgOutbox, waitFor } from '../dispatcher/helpers.js';
+import { PG_URL, pgOutbox, spawnRun, waitFor } from '../dispatcher/helpers.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const EVENTS = 300;
 const GLOBAL_LIMIT = 3;
@@ -38,27 +35,17 @@ test('two `outbox run` processes never exceed the global concurrency shared in R
   try {
     const ids = await outbox.add(EVENTS, 0);
     for (let index = 0; index < 2; index += 1) {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', 'src/cli/main.ts', 'run', '--no-migrate'],
-        {
-          cwd: ROOT,
-          stdio: ['ignore', 'ignore', 'pipe'],
-          env: {
-            PATH: process.env.PATH ?? '',
-            OUTBOX_DATABASE_URL: PG_URL,
-            OUTBOX_SCHEMA: outbox.schema,
-            OUTBOX_PUBLISHER_URL: hook,
-            OUTBOX_CONCURRENCY: '10',
-            OUTBOX_POLL_INTERVAL: '200',
-            OUTBOX_REDIS_URL: REDIS_URL,
-            OUTBOX_GLOBAL_CONCURRENCY: String(GLOBAL_LIMIT),
-            OUTBOX_GLOBAL_LIMIT_NAME: name,
-            OUTBOX_LOG_LEVEL: 'warn',
-          },
-        },
-      );
-      child.stderr?.resume();
+      const child = spawnRun({
+        OUTBOX_DATABASE_URL: PG_URL,
+        OUTBOX_SCHEMA: outbox.schema,
+        OUTBOX_PUBLISHER_URL: hook,
+        OUTBOX_CONCURRENCY: '10',
+        OUTBOX_POLL_INTERVAL: '200',
+        OUTBOX_REDIS_URL: REDIS_URL,
+        OUTBOX_GLOBAL_CONCURRENCY: String(GLOBAL_LIMIT),
+        OUTBOX_GLOBAL_LIMIT_NAME: name,
+        OUTBOX_LOG_LEVEL: 'warn',
+      });
       children.push(child);
     }
 

@@ -1,13 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { PG_URL, firstDeliveriesInOrder, pgOutbox, waitFor } from './helpers.js';
+import { PG_URL, firstDeliveriesInOrder, pgOutbox, spawnRun, waitFor } from './helpers.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const EVENTS = 20_000;
 const KEYS = 200;
 
@@ -33,26 +30,16 @@ test('three dispatchers, one killed midway: every event arrives, in order per ke
   try {
     const ids = await outbox.add(EVENTS, KEYS);
     for (let index = 0; index < 3; index += 1) {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', 'src/cli/main.ts', 'run', '--no-migrate'],
-        {
-          cwd: ROOT,
-          stdio: ['ignore', 'ignore', 'pipe'],
-          env: {
-            PATH: process.env.PATH ?? '',
-            OUTBOX_DATABASE_URL: PG_URL,
-            OUTBOX_SCHEMA: outbox.schema,
-            OUTBOX_PUBLISHER_URL: hook,
-            OUTBOX_CONCURRENCY: '50',
-            OUTBOX_LEASE_MS: '2000',
-            OUTBOX_PUBLISH_TIMEOUT: '1000',
-            OUTBOX_POLL_INTERVAL: '200',
-            OUTBOX_LOG_LEVEL: 'warn',
-          },
-        },
-      );
-      child.stderr?.resume();
+      const child = spawnRun({
+        OUTBOX_DATABASE_URL: PG_URL,
+        OUTBOX_SCHEMA: outbox.schema,
+        OUTBOX_PUBLISHER_URL: hook,
+        OUTBOX_CONCURRENCY: '50',
+        OUTBOX_LEASE_MS: '2000',
+        OUTBOX_PUBLISH_TIMEOUT: '1000',
+        OUTBOX_POLL_INTERVAL: '200',
+        OUTBOX_LOG_LEVEL: 'warn',
+      });
       children.push(child);
       exits.push(new Promise((resolve) => child.on('exit', (code) => resolve(code))));
     }

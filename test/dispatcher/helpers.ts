@@ -1,10 +1,32 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import pg from 'pg';
 import type { OutboxEvent } from '../../src/event.js';
 import type { Publisher, PublishOptions } from '../../src/publisher/contract.js';
 import { PublishError } from '../../src/publisher/contract.js';
 import type { OutboxStore } from '../../src/store/contract.js';
 import { createStore, enqueueMany } from '../../src/store/index.js';
+
+/**
+ * Starts `outbox run` from the source in a child process, with these settings as its whole
+ * environment (plus PATH); its log on standard error is read and dropped.
+ */
+export function spawnRun(env: Record<string, string>): ChildProcess {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'run', '--no-migrate'],
+    {
+      cwd: join(import.meta.dirname, '..', '..'),
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { PATH: process.env.PATH ?? '', ...env },
+    },
+  );
+  child.stderr?.resume();
+
+  return child;
+}
 
 export const PG_URL =
   process.env.OUTBOX_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
