@@ -172,14 +172,15 @@ export function purgeSql(names: PgNames): string {
 }
 
 export function statsSql(names: PgNames): string {
-  const ready = `state = 'pending' AND available_at <= now() AND ${NOT_LEASED.replaceAll('o.', '')}`;
+  const notLeased = NOT_LEASED.replaceAll('o.', '');
+  const ready = `state = 'pending' AND available_at <= now() AND ${notLeased}`;
 
   return `
     SELECT type,
       count(*) FILTER (WHERE ${ready})::int AS pending,
       count(*) FILTER (WHERE state = 'pending' AND lease_expires_at > now())::int AS in_flight,
       count(*) FILTER (WHERE state = 'pending' AND available_at > now()
-        AND ${NOT_LEASED.replaceAll('o.', '')})::int AS scheduled,
+        AND ${notLeased})::int AS scheduled,
       count(*) FILTER (WHERE state = 'dead')::int AS dead,
       COALESCE(EXTRACT(EPOCH FROM now() - min(available_at) FILTER (WHERE ${ready})) * 1000, 0)
         ::float8 AS oldest_ms
