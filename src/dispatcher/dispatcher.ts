@@ -11,6 +11,7 @@ import {
   isQueueFullError,
   isShuttingDownError,
 } from '../limiter/index.js';
+import type { TaskContext } from '../limiter/index.js';
 import type { Publisher } from '../publisher/contract.js';
 import type { Claim, OutboxStore } from '../store/contract.js';
 import { AckBuffer } from './acks.js';
@@ -24,6 +25,7 @@ import type {
 import { resolveOptions } from './options.js';
 import type { DispatcherOptions, ResolvedOptions } from './options.js';
 import { Outcomes } from './outcomes.js';
+import type { Batch } from './outcomes.js';
 import { RetryPolicy } from './retry-policy.js';
 import { StoreWatch } from './store-watch.js';
 import { TypeGate } from './type-gate.js';
@@ -84,8 +86,12 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
   #loops: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   #unsubscribe: (() => void) | undefined;
+  /** Claimed events started and not yet finished (running or queued in the limiter). */
   #inFlight = 0;
   #settled: (() => void) | undefined;
+  /** A loop waiting for `#roomWanted` of room, woken by the event that frees it. */
+  #roomWaiter: (() => void) | undefined;
+  #roomWanted = 1;
 
   constructor(options: DispatcherOptions) {
     super();
@@ -217,7 +223,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
   ): Promise<EventOutcome> {
     const started = performance.now();
     try {
-      await this.limiter.run(({ signal }) => this.#publisher.publish(event, { signal }), {
+      await this.limiter.run(this.#publishTask(event), {
         key: event.key ?? undefined,
         signal: options.signal,
         item: event,
@@ -225,21 +231,25 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
 
       return { kind: 'delivered', durationMs: performance.now() - started };
     } catch (error) {
-      const durationMs = performance.now() - started;
-      if (isShuttingDownError(error) || isCircuitOpenError(error) || isQueueFullError(error)) {
-        return { kind: 'unstarted', reason: safeMessage(error) };
-      }
-
-      const failure = toFailure(error);
-      const decision = this.#retry.decide({ attempts: event.attempts, ...failure });
-      if (decision.action === 'dead') return { kind: 'dead', durationMs, reason: decision.reason };
-
-      // An event aborted by a shutdown may be taken again at once by another dispatcher.
-      const stopping = this.#stopController.signal.aborted && isAbortedError(error);
-      const retryAt = new Date(Date.now() + (stopping ? 0 : decision.delayMs));
-
-      return { kind: 'retry', durationMs, error: failure.message, failure: failure.kind, retryAt };
+      return this.#failed(event, error, performance.now() - started);
     }
+  }
+
+  /** What becomes of an event whose publish (or its start) failed with `error`. */
+  #failed(event: OutboxEvent, error: unknown, durationMs: number): EventOutcome {
+    if (isShuttingDownError(error) || isCircuitOpenError(error) || isQueueFullError(error)) {
+      return { kind: 'unstarted', reason: safeMessage(error) };
+    }
+
+    const failure = toFailure(error);
+    const decision = this.#retry.decide({ attempts: event.attempts, ...failure });
+    if (decision.action === 'dead') return { kind: 'dead', durationMs, reason: decision.reason };
+
+    // An event aborted by a shutdown may be taken again at once by another dispatcher.
+    const stopping = this.#stopController.signal.aborted && isAbortedError(error);
+    const retryAt = new Date(Date.now() + (stopping ? 0 : decision.delayMs));
+
+    return { kind: 'retry', durationMs, error: failure.message, failure: failure.kind, retryAt };
   }
 
   /** The dispatcher's state and figures, read from memory (no database query). */
@@ -285,11 +295,10 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     let storeDelay = STORE_RETRY_MIN_MS;
 
     while (!signal.aborted) {
-      const room = Math.min(batchSize, this.#room() - this.#reserved);
-      if (room <= 0) {
+      const room = Math.min(batchSize, this.#room());
+      if (room <= 0 || room < this.#claimFloor()) {
         enter('waiting-for-room');
-        // Room held by another loop's claim comes back when that claim returns.
-        await this.#waker.until(this.#reserved > 0 ? this.#claimReturned : this.limiter.onRoom());
+        await this.#waker.until(this.#roomChange(room));
         continue;
       }
 
@@ -339,20 +348,59 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
   }
 
   #announceClaimReturned(): void {
+    const waiter = this.#roomWaiter;
+    this.#roomWaiter = undefined;
+    waiter?.();
     const resolve = this.#resolveClaimReturned;
     this.#claimReturned = new Promise((next) => (this.#resolveClaimReturned = next));
     resolve();
   }
 
-  /** How many events may be claimed now: the free slots, plus the prefetch not yet queued. */
+  /**
+   * How many events may be claimed now: the free slots, plus the prefetch not yet queued, less
+   * what the claims in progress may bring. While the breaker is open or probing: its probes.
+   */
   #room(): number {
     const limiter = this.limiter;
-    const { prefetch } = this.#options;
-    if (prefetch === 0 || limiter.isBroken || limiter.breaker?.state === 'half-open') {
-      return limiter.available;
+    if (limiter.isBroken || limiter.breaker?.state === 'half-open') {
+      return limiter.available - this.#reserved;
     }
 
-    return Math.max(0, limiter.limit + prefetch - limiter.active - limiter.queued);
+    const outstanding = Math.max(this.#inFlight, limiter.active + limiter.queued);
+
+    return limiter.limit + this.#options.prefetch - outstanding - this.#reserved;
+  }
+
+  /**
+   * The smallest claim worth making now. With `prefetch`, a loop waits until half the room
+   * (at most a batch) is free rather than claiming a few events at a time, unless the
+   * limiter's queue is about to run dry; without it, any free slot is claimed at once.
+   */
+  #claimFloor(): number {
+    const { batchSize, prefetch } = this.#options;
+    const limiter = this.limiter;
+    if (prefetch === 0 || limiter.queued + this.#reserved === 0) return 1;
+
+    return Math.min(batchSize, Math.ceil((limiter.limit + prefetch) / 2));
+  }
+
+  /** Resolves when the room may have grown past `room` (or the breaker lets probes through). */
+  #roomChange(room: number): Promise<void> {
+    if (this.limiter.isBroken || this.limiter.breaker?.state === 'half-open') {
+      return this.#reserved > 0 ? this.#claimReturned : this.limiter.onRoom();
+    }
+
+    if (this.#reserved > 0 && room <= 0) return this.#claimReturned;
+
+    this.#roomWanted = Math.max(room + 1, this.#claimFloor());
+
+    return new Promise((resolve) => {
+      const previous = this.#roomWaiter;
+      this.#roomWaiter = () => {
+        previous?.();
+        resolve();
+      };
+    });
   }
 
   /** Starts every claimed event (or hands it back when it cannot start now). */
@@ -370,20 +418,52 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
         this.#outcomes.record(event, batch, { kind: 'unstarted', reason: 'type limit reached' });
       } else {
         this.#inFlight += 1;
-        void this.processEvent(event)
-          .then((outcome) => {
-            this.#gate.leave(event.type);
-            this.#outcomes.record(event, batch, outcome);
-          })
-          .catch((error: unknown) => {
-            this.#logger.error({ id: event.id, error: safeMessage(error) }, 'outcome not recorded');
-          })
-          .finally(() => {
-            this.#inFlight -= 1;
-            if (this.#inFlight === 0) this.#settled?.();
-          });
+        void this.#dispatch(event, batch);
       }
     }
+  }
+
+  /** Publishes one claimed event through the limiter and records its outcome. Never rejects. */
+  async #dispatch(event: OutboxEvent, batch: Batch): Promise<void> {
+    const started = performance.now();
+    let outcome: EventOutcome;
+    try {
+      await this.limiter.run(this.#publishTask(event), {
+        key: event.key ?? undefined,
+        item: event,
+      });
+      outcome = { kind: 'delivered', durationMs: performance.now() - started };
+    } catch (error) {
+      outcome = this.#failed(event, error, performance.now() - started);
+    }
+
+    try {
+      this.#gate.leave(event.type);
+      this.#outcomes.record(event, batch, outcome);
+    } catch (error) {
+      this.#logger.error({ id: event.id, error: safeMessage(error) }, 'outcome not recorded');
+    }
+
+    this.#inFlight -= 1;
+    if (this.#inFlight === 0) this.#settled?.();
+    // A loop waiting for room re-checks once there is enough, or once the breaker has left
+    // the closed state (it then waits for the breaker instead).
+    const waiter = this.#roomWaiter;
+    if (waiter === undefined) return;
+
+    const breaker = this.limiter.breaker?.state ?? 'closed';
+    if (this.#room() >= this.#roomWanted || breaker !== 'closed') {
+      this.#roomWaiter = undefined;
+      waiter();
+    }
+  }
+
+  /**
+   * The limiter's task for one event. The task's context goes to the publisher as it is: its
+   * signal is only created if the publisher reads it.
+   */
+  #publishTask(event: OutboxEvent): (ctx: TaskContext) => Promise<void> {
+    return (ctx) => this.#publisher.publish(event, ctx);
   }
 
   // Stopping.
