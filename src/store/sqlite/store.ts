@@ -36,7 +36,7 @@ import { callSafely, subscribeWake } from '../wake.js';
 import { migrateSqlite } from './migrations.js';
 import { sqliteWakeKey } from './names.js';
 import * as operator from './operator.js';
-import { toRaw, type SqliteEventRow } from './rows.js';
+import { claimRowToRaw, type SqliteClaimRow } from './rows.js';
 import * as sql from './sql.js';
 
 export interface SqliteStoreOptions extends CommonStoreOptions {
@@ -56,6 +56,49 @@ export interface SqliteStoreOptions extends CommonStoreOptions {
   now?: () => number;
 }
 
+/** The bound parameters of a claim statement. */
+interface ClaimParams {
+  now: number;
+  limit: number;
+  token: string;
+  leaseUntil: number;
+  types?: string;
+  exclude?: string;
+}
+
+type ClaimTransaction = Database.Transaction<
+  (
+    params: ClaimParams,
+    excluded?: readonly string[],
+  ) => {
+    events: OutboxEvent[];
+    rejected: RejectedRow[];
+  }
+>;
+
+/**
+ * Splits the requested ids into those the database applied and those it refused. When it
+ * applied as many rows as there were ids, every id was applied (a repeated id would leave fewer).
+ */
+function splitApplied(ids: readonly string[], applied: readonly number[]): AckResult {
+  if (applied.length === ids.length) return { applied: [...ids], refused: [] };
+
+  const done = new Set(applied.map(String));
+
+  return {
+    applied: ids.filter((id) => done.has(id)),
+    refused: ids.filter((id) => !done.has(id)),
+  };
+}
+
+function isSortedById(rows: readonly SqliteClaimRow[]): boolean {
+  for (let n = 1; n < rows.length; n += 1) {
+    if ((rows[n - 1] as SqliteClaimRow)[0] > (rows[n] as SqliteClaimRow)[0]) return false;
+  }
+
+  return true;
+}
+
 export class SqliteStore implements OutboxStore {
   readonly kind = 'sqlite';
   readonly options: Readonly<ResolvedCommonOptions>;
@@ -67,6 +110,7 @@ export class SqliteStore implements OutboxStore {
   readonly #now: () => number;
   readonly #listeners = new Set<() => void>();
   readonly #statements = new Map<string, Database.Statement>();
+  #claimTransaction: ClaimTransaction | undefined;
   #unsubscribeLocal: (() => void) | undefined;
   #closed = false;
   readonly #context: operator.OperatorContext;
@@ -127,66 +171,86 @@ export class SqliteStore implements OutboxStore {
       return { token, events: [], leaseExpiresAt: new Date(leaseUntil), rejected: [] };
     }
 
-    const paused = this.#statement('paused', () => `SELECT type FROM "${this.#table}_paused"`);
-    const params: Record<string, unknown> = { now, limit: options.limit, token, leaseUntil };
-    if (types !== undefined) params['types'] = JSON.stringify(types);
-    const pick = () => {
-      const exclude = [
-        ...(options.excludeTypes ?? []),
-        ...(paused.all() as { type: string }[]).map((row) => row.type),
-      ];
-      if (exclude.length > 0) params['exclude'] = JSON.stringify(exclude);
+    const params: ClaimParams = { now, limit: options.limit, token, leaseUntil };
+    if (types !== undefined) params.types = JSON.stringify(types);
+    this.#claimTransaction ??= this.#db.transaction((p: ClaimParams, excluded?: string[]) =>
+      this.#claimRows(p, excluded),
+    );
+    const run = this.#claimTransaction;
+    const { events, rejected } = this.#run(() => run.immediate(params, options.excludeTypes));
 
-      const name = `claim_${Number(types !== undefined)}${Number(exclude.length > 0)}`;
+    return { token, events, leaseExpiresAt: new Date(leaseUntil), rejected };
+  }
 
-      return this.#statement(name, () =>
+  /** The body of the claim transaction: leases the rows, then decodes or dead-letters each. */
+  #claimRows(
+    params: ClaimParams,
+    excluded: readonly string[] | undefined,
+  ): { events: OutboxEvent[]; rejected: RejectedRow[] } {
+    const paused = this.#statement(
+      'paused',
+      () => `SELECT type FROM "${this.#table}_paused"`,
+      'pluck',
+    );
+    const pausedTypes = paused.all() as string[];
+    const exclude =
+      excluded === undefined || excluded.length === 0 ? pausedTypes : [...excluded, ...pausedTypes];
+    if (exclude.length > 0) params.exclude = JSON.stringify(exclude);
+
+    const variant = `${Number(params.types !== undefined)}${Number(exclude.length > 0)}`;
+    const statement = this.#statement(
+      `claim_${variant}`,
+      () =>
         sql.claimSql(this.#table, {
           policy: this.options.deadKeyPolicy,
-          types: types !== undefined,
+          types: params.types !== undefined,
           excludeTypes: exclude.length > 0,
         }),
-      );
-    };
+      'raw',
+    );
+    const rows = statement.all(params) as SqliteClaimRow[];
+    // RETURNING follows the order of the update, which is by id; sort only if it ever is not.
+    if (!isSortedById(rows)) rows.sort((a, b) => a[0] - b[0]);
+
+    const events: OutboxEvent[] = [];
+    const rejected: RejectedRow[] = [];
+    for (const row of rows) {
+      const attempts = row[7];
+      if (attempts > this.options.maxAttempts) {
+        const reason =
+          `dead-lettered at claim: claimed ${attempts - 1} times without an ` +
+          'acknowledgement (its dispatcher crashed or stalled each time)';
+        this.#reject(params.now, row[0], reason, 1);
+        rejected.push({ id: String(row[0]), reason });
+        continue;
+      }
+
+      const decoded = decodeRow(claimRowToRaw(row), this.options.maxPayloadBytes);
+      if (decoded.ok) {
+        events.push(decoded.event);
+        continue;
+      }
+
+      this.#reject(params.now, row[0], decoded.reason, 0);
+      rejected.push({ id: String(row[0]), reason: decoded.reason });
+    }
+
+    return { events, rejected };
+  }
+
+  /** Dead-letters a claimed row the store cannot hand out; `giveBack` undoes the claim's count. */
+  #reject(now: number, id: number, reason: string, giveBack: number): void {
     const reject = this.#statement(
       'reject',
       () => `UPDATE "${this.#table}" SET state = 'dead', dead_at = @now, last_error = @reason,
         attempts = attempts - @giveBack, lease_token = NULL, lease_expires_at = NULL
         WHERE id = @id`,
     );
-    const run = this.#db.transaction(() => {
-      const rows = (pick().all(params) as SqliteEventRow[]).sort((a, b) => a.id - b.id);
-      const events: OutboxEvent[] = [];
-      const rejected: RejectedRow[] = [];
-      for (const row of rows) {
-        const id = String(row.id);
-        if (row.attempts > this.options.maxAttempts) {
-          const reason =
-            `dead-lettered at claim: claimed ${row.attempts - 1} times without an ` +
-            'acknowledgement (its dispatcher crashed or stalled each time)';
-          reject.run({ now, reason, id: row.id, giveBack: 1 });
-          rejected.push({ id, reason });
-          continue;
-        }
-
-        const decoded = decodeRow(toRaw(row), this.options.maxPayloadBytes);
-        if (decoded.ok) {
-          events.push(decoded.event);
-          continue;
-        }
-
-        reject.run({ now, reason: decoded.reason, id: row.id, giveBack: 0 });
-        rejected.push({ id, reason: decoded.reason });
-      }
-
-      return { events, rejected };
-    });
-    const { events, rejected } = this.#run(() => run.immediate());
-
-    return { token, events, leaseExpiresAt: new Date(leaseUntil), rejected };
+    reject.run({ now, reason, id, giveBack });
   }
 
   async complete(token: string, ids: readonly string[]): Promise<AckResult> {
-    const text =
+    const text = () =>
       this.options.retentionMs > 0
         ? `UPDATE "${this.#table}" AS o SET state = 'delivered', delivered_at = @now,
              lease_token = NULL, lease_expires_at = NULL
@@ -272,7 +336,7 @@ export class SqliteStore implements OutboxStore {
   }
 
   async release(token: string, ids: readonly string[]): Promise<AckResult> {
-    const text = `UPDATE "${this.#table}" AS o SET attempts = MAX(o.attempts - 1, 0),
+    const text = () => `UPDATE "${this.#table}" AS o SET attempts = MAX(o.attempts - 1, 0),
         lease_token = NULL, lease_expires_at = NULL
       WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} RETURNING id`;
     const result = await this.#ack('release', text, token, ids, {});
@@ -284,7 +348,7 @@ export class SqliteStore implements OutboxStore {
   async extendLease(token: string, ids: readonly string[], leaseMs: number): Promise<AckResult> {
     checkInteger('leaseMs', leaseMs, 1);
 
-    const text = `UPDATE "${this.#table}" AS o SET lease_expires_at = @now + @leaseMs
+    const text = () => `UPDATE "${this.#table}" AS o SET lease_expires_at = @now + @leaseMs
       WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} RETURNING id`;
 
     return this.#ack('extend', text, token, ids, { leaseMs });
@@ -345,11 +409,18 @@ export class SqliteStore implements OutboxStore {
     for (const listener of [...this.#listeners]) callSafely(listener);
   }
 
-  #statement(name: string, text: () => string): Database.Statement {
+  /**
+   * A prepared statement, made once per name. `mode` makes it return rows as arrays (`raw`) or
+   * only their first column (`pluck`), which spares an object per row.
+   */
+  #statement(name: string, text: () => string, mode?: 'raw' | 'pluck'): Database.Statement {
     let statement = this.#statements.get(name);
     if (statement === undefined) {
-      statement = this.#run(() => this.#db.prepare(text()));
-      this.#statements.set(name, statement);
+      const prepared = this.#run(() => this.#db.prepare(text()));
+      if (mode === 'raw') prepared.raw(true);
+      if (mode === 'pluck') prepared.pluck(true);
+      this.#statements.set(name, prepared);
+      statement = prepared;
     }
 
     return statement;
@@ -357,28 +428,25 @@ export class SqliteStore implements OutboxStore {
 
   async #ack(
     name: string,
-    text: string,
+    text: () => string,
     token: string,
     ids: readonly string[],
     extra: Record<string, unknown>,
   ): Promise<AckResult> {
     if (ids.length === 0) return { applied: [], refused: [] };
 
-    const statement = this.#statement(name, () => text);
-    const rows = this.#run(
+    const statement = this.#statement(name, text, 'pluck');
+    const applied = this.#run(
       () =>
         statement.all({
           ids: JSON.stringify(ids.map(Number)),
           token,
           now: this.#now(),
           ...extra,
-        }) as { id: number }[],
+        }) as number[],
     );
 
-    return splitRefused(
-      ids,
-      rows.map((row) => ({ id: String(row.id) })),
-    );
+    return splitApplied(ids, applied);
   }
 
   #run<T>(operation: () => T): T {
