@@ -27,6 +27,7 @@ import type { DispatcherOptions, ResolvedOptions } from './options.js';
 import { Outcomes } from './outcomes.js';
 import type { Batch } from './outcomes.js';
 import { RetryPolicy } from './retry-policy.js';
+import { ClaimRoom } from './room.js';
 import { StoreWatch } from './store-watch.js';
 import { TypeGate } from './type-gate.js';
 import { Waker } from './waker.js';
@@ -79,19 +80,11 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
 
   #state: DispatcherState = 'idle';
   readonly #loopStates: LoopState[] = [];
-  #reserved = 0;
-  #resolveClaimReturned: () => void = () => undefined;
-  #claimReturned = new Promise<void>((resolve) => (this.#resolveClaimReturned = resolve));
   #startedAt: Date | null = null;
   #loops: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   #unsubscribe: (() => void) | undefined;
-  /** Claimed events started and not yet finished (running or queued in the limiter). */
-  #inFlight = 0;
-  #settled: (() => void) | undefined;
-  /** A loop waiting for `#roomWanted` of room, woken by the event that frees it. */
-  #roomWaiter: (() => void) | undefined;
-  #roomWanted = 1;
+  readonly #room: ClaimRoom;
 
   constructor(options: DispatcherOptions) {
     super();
@@ -141,6 +134,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       threshold: this.#options.maxHeapPercent / 100,
       stats: () => this.limiter.getMemoryStats(),
     });
+    this.#room = new ClaimRoom(this.limiter, this.#options);
     this.#relayLimiterEvents();
   }
 
@@ -295,10 +289,10 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     let storeDelay = STORE_RETRY_MIN_MS;
 
     while (!signal.aborted) {
-      const room = Math.min(batchSize, this.#room());
-      if (room <= 0 || room < this.#claimFloor()) {
+      const room = Math.min(batchSize, this.#room.size);
+      if (room <= 0 || room < this.#room.floor) {
         enter('waiting-for-room');
-        await this.#waker.until(this.#roomChange(room));
+        await this.#waker.until(this.#room.change(room));
         continue;
       }
 
@@ -306,7 +300,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       const mark = this.#waker.mark();
       let claim: Claim | undefined;
       let failure: unknown;
-      this.#reserved += room;
+      this.#room.reserve(room);
       try {
         claim = await this.#store.claim({
           limit: room,
@@ -319,8 +313,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       } catch (error) {
         failure = error;
       } finally {
-        this.#reserved -= room;
-        this.#announceClaimReturned();
+        this.#room.returned(room);
       }
 
       if (claim === undefined) {
@@ -347,62 +340,6 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     enter('stopped');
   }
 
-  #announceClaimReturned(): void {
-    const waiter = this.#roomWaiter;
-    this.#roomWaiter = undefined;
-    waiter?.();
-    const resolve = this.#resolveClaimReturned;
-    this.#claimReturned = new Promise((next) => (this.#resolveClaimReturned = next));
-    resolve();
-  }
-
-  /**
-   * How many events may be claimed now: the free slots, plus the prefetch not yet queued, less
-   * what the claims in progress may bring. While the breaker is open or probing: its probes.
-   */
-  #room(): number {
-    const limiter = this.limiter;
-    if (limiter.isBroken || limiter.breaker?.state === 'half-open') {
-      return limiter.available - this.#reserved;
-    }
-
-    const outstanding = Math.max(this.#inFlight, limiter.active + limiter.queued);
-
-    return limiter.limit + this.#options.prefetch - outstanding - this.#reserved;
-  }
-
-  /**
-   * The smallest claim worth making now. With `prefetch`, a loop waits until half the room
-   * (at most a batch) is free rather than claiming a few events at a time, unless the
-   * limiter's queue is about to run dry; without it, any free slot is claimed at once.
-   */
-  #claimFloor(): number {
-    const { batchSize, prefetch } = this.#options;
-    const limiter = this.limiter;
-    if (prefetch === 0 || limiter.queued + this.#reserved === 0) return 1;
-
-    return Math.min(batchSize, Math.ceil((limiter.limit + prefetch) / 2));
-  }
-
-  /** Resolves when the room may have grown past `room` (or the breaker lets probes through). */
-  #roomChange(room: number): Promise<void> {
-    if (this.limiter.isBroken || this.limiter.breaker?.state === 'half-open') {
-      return this.#reserved > 0 ? this.#claimReturned : this.limiter.onRoom();
-    }
-
-    if (this.#reserved > 0 && room <= 0) return this.#claimReturned;
-
-    this.#roomWanted = Math.max(room + 1, this.#claimFloor());
-
-    return new Promise((resolve) => {
-      const previous = this.#roomWaiter;
-      this.#roomWaiter = () => {
-        previous?.();
-        resolve();
-      };
-    });
-  }
-
   /** Starts every claimed event (or hands it back when it cannot start now). */
   #accept(claim: Claim): void {
     this.#outcomes.rejected(claim.rejected);
@@ -417,7 +354,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       } else if (!this.#gate.tryEnter(event.type)) {
         this.#outcomes.record(event, batch, { kind: 'unstarted', reason: 'type limit reached' });
       } else {
-        this.#inFlight += 1;
+        this.#room.started();
         void this.#dispatch(event, batch);
       }
     }
@@ -444,18 +381,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       this.#logger.error({ id: event.id, error: safeMessage(error) }, 'outcome not recorded');
     }
 
-    this.#inFlight -= 1;
-    if (this.#inFlight === 0) this.#settled?.();
-    // A loop waiting for room re-checks once there is enough, or once the breaker has left
-    // the closed state (it then waits for the breaker instead).
-    const waiter = this.#roomWaiter;
-    if (waiter === undefined) return;
-
-    const breaker = this.limiter.breaker?.state ?? 'closed';
-    if (this.#room() >= this.#roomWanted || breaker !== 'closed') {
-      this.#roomWaiter = undefined;
-      waiter();
-    }
+    this.#room.finished();
   }
 
   /**
@@ -477,7 +403,10 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
 
     const deadline = Date.now() + timeout;
     this.#setState('stopping');
-    this.#logger.info({ inFlight: this.#inFlight, timeoutMs: timeout }, 'dispatcher stopping');
+    this.#logger.info(
+      { inFlight: this.#room.outstanding, timeoutMs: timeout },
+      'dispatcher stopping',
+    );
     this.#stopController.abort();
     this.#unsubscribe?.();
     this.#watch.stop();
@@ -486,7 +415,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       // behind at the deadline (its events come back when their lease ends).
       await Promise.race([this.#loops, delay(Math.max(0, deadline - Date.now()))]);
       const drained = await this.limiter.drain({ timeout: Math.max(0, deadline - Date.now()) });
-      await this.#allSettled();
+      await this.#room.settled();
       if (drained.aborted > 0) {
         this.#logger.warn({ aborted: drained.aborted }, 'publishes aborted at the deadline');
       }
@@ -503,14 +432,6 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       this.#setState('stopped');
       this.#logger.info({ ...this.#outcomes.counters }, 'dispatcher stopped');
     }
-  }
-
-  #allSettled(): Promise<void> {
-    if (this.#inFlight === 0) return Promise.resolve();
-
-    return new Promise((resolve) => {
-      this.#settled = resolve;
-    });
   }
 
   // Small helpers.
