@@ -413,6 +413,17 @@ async function main(): Promise<void> {
     }
   }
 
+  console.log('\nours / the SQL loop with the same batch size and claimers (target 80 %):');
+  for (const [name, value] of Object.entries(ours)) {
+    const [concurrency, batchSize, prefetch] = name.split('/').map(Number);
+    const claimers = (prefetch ?? 0) >= (batchSize ?? 0) ? 2 : 1;
+    const loop = sql[`${claimers}/${batchSize}`] ?? 0;
+    console.log(
+      `  concurrency ${concurrency}, batch ${batchSize}, prefetch ${prefetch}, ` +
+        `${claimers} claimer(s): ${((value / loop) * 100).toFixed(0)} %`,
+    );
+  }
+
   console.log('\nratios (ours / fastest peer at the same concurrency; ours / best SQL loop):');
   const bestSql = Math.max(...Object.values(sql));
   for (const concurrency of [10, 50]) {
