@@ -166,6 +166,24 @@ async function main(): Promise<void> {
       },
     },
     {
+      name: 'ours: run() x N, timeout',
+      times: 3,
+      body: (list) => {
+        const limiter = new ConcurrencyLimiter({ concurrency: CONCURRENCY, timeout: 30_000 });
+
+        return Promise.all(list.map((i) => limiter.run(() => task(i))));
+      },
+    },
+    {
+      name: 'ours: run() x N, breaker + perKey + timeout',
+      times: 3,
+      body: (list) => {
+        const limiter = new ConcurrencyLimiter({ ...keyed, timeout: 30_000 });
+
+        return Promise.all(list.map((i) => limiter.run(() => task(i), { key: keyOf(i) })));
+      },
+    },
+    {
       name: '@henrygd/queue: add() x N',
       times: 3,
       body: (list) => {
@@ -236,7 +254,7 @@ async function main(): Promise<void> {
     );
   }
 
-  if (rows.length < 10) return; // A partial run (--only): no targets.
+  if (rows.length < 12) return; // A partial run (--only): no targets.
 
   const ours = (name: string): Row => byName.get(name) as Row;
   const peers = rows.filter((row) => /^(@henrygd|fastq|p-limit|p-queue)/.test(row.name));

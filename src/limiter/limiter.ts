@@ -7,6 +7,7 @@ import { CircuitBreaker } from './breaker.js';
 import type { BreakerEvents } from './breaker-types.js';
 import { systemClock } from './clock.js';
 import type { Clock } from './clock.js';
+import { Deadlines } from './deadlines.js';
 import { AbortedError, QueueFullError, ShuttingDownError, TaskTimeoutError } from './errors.js';
 import { Histogram } from './histogram.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -25,6 +26,7 @@ import { formatBytes } from './limiter-types.js';
 import { defaultClassify } from './outcome.js';
 import type { Classifier, Outcome } from './outcome.js';
 import {
+  DEADLINE,
   PARKED,
   PERMIT,
   PROBE,
@@ -35,6 +37,7 @@ import {
   SETTLED,
   TaskExtra,
   TaskList,
+  TIMED,
   TIMED_OUT,
   WAITER,
   newTask,
@@ -145,8 +148,12 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
 
   readonly #queue = new TaskList();
   readonly #parked = new TaskList();
-  /** Running run() tasks. runAll workers' nodes are in #workerNodes instead. */
+  /**
+   * Running run() tasks, but those waiting for a shared deadline (in #deadlines). runAll
+   * workers' nodes are in #workerNodes instead.
+   */
   readonly #running = new TaskList();
+  readonly #deadlines: Deadlines;
   readonly #workerNodes = new Set<Task>();
   #active = 0;
   #queued = 0;
@@ -193,6 +200,11 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     this.#timeout = numberOption('timeout', config.timeout ?? 0, 0);
     if (config.clock !== undefined) objectOption('clock', config.clock);
     this.#clock = config.clock ?? systemClock;
+    this.#deadlines = new Deadlines(this.#clock, this.#timeout, (task, ms) => {
+      task.flags &= ~DEADLINE;
+      this.#running.push(task);
+      this.#onTimeout(task, ms);
+    });
     this.#breaker = null;
     if (config.breaker instanceof CircuitBreaker) this.#breaker = config.breaker;
     else if (config.breaker !== undefined && config.breaker !== false) {
@@ -416,14 +428,21 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
 
   /** Applies run() options; false if the task was settled already (aborted signal). */
   #prepare(task: Task, options: RunOptions): boolean {
-    const timeout = options.timeout ?? this.#timeout;
+    let timeout = options.timeout;
+    if (timeout === undefined || timeout === this.#timeout) {
+      // The limiter's own timeout: a flag, no per-task state.
+      if (this.#timeout > 0) task.flags |= TIMED;
+      timeout = 0;
+    } else {
+      timeout = numberOption('timeout', timeout, 0);
+    }
     const signal = options.signal;
     if (timeout === 0 && signal === undefined && options.item === undefined) return true;
 
     const extra = new TaskExtra();
     task.x = extra;
     extra.item = options.item;
-    if (timeout !== 0) extra.timeoutMs = numberOption('timeout', timeout, 0);
+    extra.timeoutMs = timeout;
     if (signal === undefined) return true;
 
     if (signal.aborted) {
@@ -692,7 +711,6 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
   #activate(task: Task, permit: number): number {
     this.#active += 1;
     task.flags |= RUNNING | permit;
-    if ((task.flags & WAITER) === 0) this.#running.push(task);
     let started = -1;
     if (--this.#sampleCountdown <= 0) {
       this.#sampleCountdown = this.#sampleEvery;
@@ -704,11 +722,31 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     }
     task.stamp = null;
     const extra = task.x;
-    if (extra !== null && extra.timeoutMs > 0) {
-      extra.timer = this.#clock.setTimeout(() => this.#onTimeout(task), extra.timeoutMs);
+    if ((task.flags & TIMED) !== 0 || (extra !== null && extra.timeoutMs > 0)) {
+      this.#startClock(task, extra);
+    } else if ((task.flags & WAITER) === 0) {
+      this.#running.push(task);
     }
 
     return started;
+  }
+
+  /** Starts a running task's timeout: on the shared deadline list if it can, else a timer. */
+  #startClock(task: Task, extra: TaskExtra | null): void {
+    const ms = extra !== null && extra.timeoutMs > 0 ? extra.timeoutMs : this.#timeout;
+    if (this.#deadlines.accepts(ms)) {
+      task.flags |= DEADLINE;
+      this.#deadlines.add(task);
+
+      return;
+    }
+    this.#running.push(task);
+    const own = (task.x ??= new TaskExtra());
+    own.timeoutMs = ms;
+    own.timer = this.#clock.setTimeout(() => {
+      own.timer = undefined;
+      this.#onTimeout(task, ms);
+    }, ms);
   }
 
   /**
@@ -744,7 +782,8 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     handOff = false,
   ): Task | null {
     const flags = task.flags;
-    if ((flags & WAITER) === 0) this.#running.remove(task);
+    if ((flags & DEADLINE) !== 0) this.#deadlines.remove(task);
+    else if ((flags & WAITER) === 0) this.#running.remove(task);
     if (task.key !== null) this.#keys?.finished(task.key);
     const extra = task.x;
     if (extra !== null && (extra.timer !== undefined || extra.onAbort !== undefined)) {
@@ -943,23 +982,21 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     if (this.#current > previous) this.#pump();
   }
 
-  #onTimeout(task: Task): void {
-    const extra = task.x as TaskExtra;
-    extra.timer = undefined;
+  #onTimeout(task: Task, timeoutMs: number): void {
     if ((task.flags & (RUNNING | SETTLED)) !== RUNNING) return;
 
     task.flags |= TIMED_OUT | SETTLED | RECORDED;
     this.#timedOut += 1;
     this.#totalTimedOut += 1;
     this.#failed += 1;
-    const error = new TaskTimeoutError(extra.timeoutMs);
+    const error = new TaskTimeoutError(timeoutMs);
     task.abort(error);
     refuse(task, error);
     this.#record(task.flags, this.#classifySafely(error));
     this.#emitSafely('task:timeout', {
-      timeoutMs: extra.timeoutMs,
+      timeoutMs,
       timedOut: this.#timedOut,
-      item: extra.item,
+      item: task.x?.item,
     });
   }
 
@@ -994,14 +1031,16 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
       count += 1;
       node.abort(reason);
     }
-    for (let task = this.#running.head; task !== null; task = task.next) {
-      count += 1;
-      if ((task.flags & SETTLED) !== 0) continue;
+    for (const list of [this.#running, this.#deadlines.list]) {
+      for (let task = list.head; task !== null; task = task.next) {
+        count += 1;
+        if ((task.flags & SETTLED) !== 0) continue;
 
-      task.abort(reason);
-      task.flags |= SETTLED;
-      this.#aborted += 1;
-      refuse(task, new AbortedError('task aborted at the drain deadline', { cause: reason }));
+        task.abort(reason);
+        task.flags |= SETTLED;
+        this.#aborted += 1;
+        refuse(task, new AbortedError('task aborted at the drain deadline', { cause: reason }));
+      }
     }
 
     return count;

@@ -20,6 +20,8 @@ export const RUNNING = 64;
 export const TIMED_OUT = 128;
 export const PROBE = 256; // started on a half-open probe permit
 export const PERMIT = 512; // started on a closed-breaker permit
+export const TIMED = 1024; // runs under the limiter's default timeout
+export const DEADLINE = 2048; // listed in the limiter's Deadlines while it runs
 
 /** The parts of a task that only some tasks need: allocated on demand. */
 export class TaskExtra {
@@ -28,7 +30,9 @@ export class TaskExtra {
   onAbort: (() => void) | undefined = undefined;
   controller: AbortController | undefined = undefined;
   reason: unknown = undefined;
+  /** The task's own timeout timer (a timeout other than the shared one). */
   timer: unknown = undefined;
+  /** A timeout given to this run() call that differs from the limiter's, milliseconds. */
   timeoutMs = 0;
   /** When a timed task started, clock milliseconds. */
   startedAt = 0;
@@ -51,7 +55,10 @@ export interface Task extends TaskContext {
   next: Task | null;
   prev: Task | null;
   key: KeyState | null;
-  /** When it was queued (shared by the tasks queued in one synchronous burst). */
+  /**
+   * When it was queued (shared by the tasks queued in one synchronous burst); while it runs
+   * with a shared timeout, its deadline (see Deadlines).
+   */
   stamp: Stamp | null;
   x: TaskExtra | null;
   flags: number;

@@ -193,4 +193,104 @@ describe('timeouts', () => {
     assert.equal(await limiter.run(() => 'quick', { timeout: 50 }), 'quick');
     assert.equal(clock.pendingTimers, 0);
   });
+
+  it('times each task from its own start on one shared timer', async () => {
+    const clock = new ManualClock();
+    const limiter = new ConcurrencyLimiter({ concurrency: 10, timeout: 100, clock });
+    const gates = [deferred(), deferred(), deferred(), deferred()];
+    const signals: AbortSignal[] = [];
+    const settled: string[] = [];
+    const start = (index: number): Promise<void> =>
+      limiter
+        .run(async (ctx) => {
+          signals[index] = ctx.signal;
+          await gates[index]?.promise;
+        })
+        .then(
+          () => void settled.push(`${index}:ok`),
+          (error: unknown) => void settled.push(`${index}:${(error as Error).name}`),
+        );
+    const runs = [start(0)];
+    clock.advance(30);
+    runs.push(start(1));
+    clock.advance(30);
+    runs.push(start(2), start(3));
+    await flush();
+    // Four running tasks with a timeout, one timer.
+    assert.equal(clock.pendingTimers, 1);
+    gates[0]?.resolve();
+    await flush();
+    assert.deepEqual(settled, ['0:ok']);
+    // Task 1 started at 30: nothing happens at 100 (task 0's deadline), it times out at 130.
+    clock.advance(69);
+    await flush();
+    assert.deepEqual(settled, ['0:ok']);
+    clock.advance(1);
+    await flush();
+    assert.deepEqual(settled, ['0:ok', '1:TaskTimeoutError']);
+    assert.equal(signals[1]?.aborted, true);
+    assert.equal(signals[2]?.aborted, false);
+    // A task that ends after its deadline still held its slot until then.
+    assert.equal(limiter.active, 3);
+    gates[1]?.resolve();
+    gates[2]?.resolve();
+    await flush();
+    assert.deepEqual(settled, ['0:ok', '1:TaskTimeoutError', '2:ok']);
+    clock.advance(30);
+    await flush();
+    assert.deepEqual(settled, ['0:ok', '1:TaskTimeoutError', '2:ok', '3:TaskTimeoutError']);
+    gates[3]?.resolve();
+    await Promise.all(runs);
+    assert.equal(limiter.active, 0);
+    assert.equal(limiter.getMemoryStats().totalTimedOut, 2);
+    assert.equal(clock.pendingTimers, 0);
+  });
+
+  it('keeps a per-run timeout apart from the shared one, and 0 means none', async () => {
+    const clock = new ManualClock();
+    const limiter = new ConcurrencyLimiter({ concurrency: 10, timeout: 100, clock });
+    const gate = deferred();
+    const events: TaskTimeoutEvent[] = [];
+    limiter.on('task:timeout', (event) => events.push(event));
+    const shared = limiter.run(() => gate.promise, { item: 'shared' });
+    const short = limiter.run(() => gate.promise, { timeout: 20, item: 'short' });
+    const none = limiter.run(() => gate.promise, { timeout: 0, item: 'none' });
+    await flush();
+    assert.equal(clock.pendingTimers, 2);
+    clock.advance(20);
+    await assert.rejects(short, { name: 'TaskTimeoutError', timeoutMs: 20 });
+    clock.advance(80);
+    await assert.rejects(shared, { name: 'TaskTimeoutError', timeoutMs: 100 });
+    clock.advance(10_000);
+    assert.deepEqual(
+      events.map((event) => `${String(event.item)}:${event.timeoutMs}`),
+      ['short:20', 'shared:100'],
+    );
+    gate.resolve();
+    await none;
+    assert.equal(limiter.active, 0);
+    assert.equal(clock.pendingTimers, 0);
+  });
+
+  it('aborts tasks on the shared deadline list at the drain deadline', async () => {
+    const clock = new ManualClock();
+    const limiter = new ConcurrencyLimiter({ concurrency: 2, timeout: 10_000, clock });
+    const gate = deferred();
+    let signal: AbortSignal | undefined;
+    const running = limiter.run((ctx) => {
+      signal = ctx.signal;
+
+      return gate.promise;
+    });
+    await flush();
+    const drained = limiter.drain({ timeout: 50 });
+    clock.advance(50);
+    await assert.rejects(running, { name: 'AbortedError' });
+    assert.equal(signal?.aborted, true);
+    gate.resolve();
+    assert.equal((await drained).aborted, 1);
+    await flush();
+    assert.equal(limiter.active, 0);
+    assert.equal(clock.pendingTimers, 0);
+  });
 });
