@@ -14,6 +14,7 @@ import {
   type PostgresStoreOptions,
 } from '../../src/store/index.js';
 import { isPgConnectionError, redactUrl } from '../../src/store/errors.js';
+import { migrations, type Migration } from '../../src/store/postgres/migrations.js';
 import { claimSql } from '../../src/store/postgres/sql.js';
 import { registerStoreConformance, waitFor, type Outbox } from './conformance.js';
 
@@ -255,6 +256,73 @@ describe('postgres store: specifics', () => {
       }
     } finally {
       await outbox.dispose();
+    }
+  });
+
+  it('claims unkeyed events in place (HOT), adding no index entries', async () => {
+    const outbox = await setup();
+    const table = tableOf(outbox);
+    try {
+      await outbox.enqueue(Array.from({ length: 300 }, (_, n) => ({ type: 't', payload: n })));
+      const text = claimSql(
+        { schema, table },
+        { policy: 'hold', types: false, excludeTypes: false },
+      );
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const claimed = await client.query(text, [300, 10_000, randomUUID()]);
+        const counts = await client.query(
+          `SELECT pg_stat_get_xact_tuples_updated($1::regclass)::int AS updated,
+             pg_stat_get_xact_tuples_hot_updated($1::regclass)::int AS hot`,
+          [`"${schema}"."${table}"`],
+        );
+        await client.query('ROLLBACK');
+        assert.equal(claimed.rowCount, 300);
+        assert.deepEqual(counts.rows[0], { updated: 300, hot: 300 });
+      } finally {
+        client.release();
+      }
+    } finally {
+      await outbox.dispose();
+    }
+  });
+
+  it('migration 2 applies to a version 1 outbox with events in it, leases included', async () => {
+    const names = { schema, table: 'outbox_v1' };
+    const t = `"${schema}"."outbox_v1"`;
+    await pool.query(`CREATE TABLE "${schema}"."outbox_v1_migrations" (
+      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    await pool.query((migrations[0] as Migration).sql(names));
+    await pool.query(
+      `INSERT INTO "${schema}"."outbox_v1_migrations" (version, name) VALUES (1, 'v1')`,
+    );
+    // Event 10 of key A is leased under version 1; event 5 of A committed late, behind it.
+    await pool.query(
+      `INSERT INTO ${t} (id, type, key, payload, attempts, lease_token, lease_expires_at)
+       OVERRIDING SYSTEM VALUE VALUES
+         (10, 't', 'A', '10', 1, gen_random_uuid(), now() + interval '1 minute'),
+         (5, 't', 'A', '5', 0, NULL, NULL),
+         (11, 't', NULL, '11', 0, NULL, NULL)`,
+    );
+    const store = new PostgresStore({ connectionString: URL, schema, table: names.table });
+    try {
+      await store.migrate();
+      const claim = await store.claim({ limit: 10, leaseMs: 10_000 });
+      assert.deepEqual(
+        claim.events.map((event) => event.id),
+        ['11'],
+      );
+      const table = await pool.query(`SELECT reloptions FROM pg_class WHERE oid = $1::regclass`, [
+        t,
+      ]);
+      assert.ok((table.rows[0] as { reloptions: string[] }).reloptions.includes('fillfactor=50'));
+      const versions = await pool.query(
+        `SELECT array_agg(version ORDER BY version) AS v FROM "${schema}"."outbox_v1_migrations"`,
+      );
+      assert.deepEqual((versions.rows[0] as { v: number[] }).v, [1, 2]);
+    } finally {
+      await store.close();
     }
   });
 

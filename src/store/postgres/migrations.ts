@@ -85,6 +85,31 @@ export const migrations: readonly Migration[] = [
       `;
     },
   },
+  {
+    version: 2,
+    name: 'claims of unkeyed events change no indexed column; fillfactor for in-place updates',
+    sql: (names) => {
+      const t = qualified(names);
+      const { schema, table } = names;
+
+      // `claimed` replaces `attempts > 0` in the busy-key index, so that the claim's attempt
+      // count is no longer indexed. Unkeyed events keep `claimed` false, so their claims change
+      // no indexed column and PostgreSQL can update them in place (HOT): the fillfactor leaves
+      // half of each page free for the new row versions (on pages filled from now on), and the
+      // lease columns start non-null (an expired lease) so that a claimed row does not grow.
+      return `
+        ALTER TABLE ${t} ADD COLUMN claimed boolean NOT NULL DEFAULT false;
+        UPDATE ${t} SET claimed = true
+          WHERE state = 'pending' AND attempts > 0 AND key IS NOT NULL;
+        DROP INDEX "${schema}"."${table}_busy_key_idx";
+        CREATE INDEX "${table}_claimed_key_idx" ON ${t} (key)
+          WHERE state = 'pending' AND claimed AND key IS NOT NULL;
+        ALTER TABLE ${t} SET (fillfactor = 50),
+          ALTER COLUMN lease_token SET DEFAULT '00000000-0000-0000-0000-000000000000',
+          ALTER COLUMN lease_expires_at SET DEFAULT '-infinity';
+      `;
+    },
+  },
 ];
 
 /** Applies the missing migrations; safe to call from several processes at once. */

@@ -32,9 +32,12 @@ export interface ClaimVariant {
  * a claimer whose snapshot predates another's committed lease still sees the leased head as
  * pending, so it never takes the event behind it.
  *
- * The claim only touches the lease columns and the attempt count. An event that had already
- * used all its attempts (its leases kept expiring) comes back with one attempt too many: the
- * store then dead-letters it with `exhaustedSql` instead of handing it out.
+ * The claim changes the lease columns, the attempt count and `claimed`, which marks keyed
+ * events that have been claimed (the busy-key check finds them through its index). An unkeyed
+ * event keeps `claimed` false, so its claim changes no indexed column and PostgreSQL updates the
+ * row in place (HOT), with no new index entries. An event that had already used all its
+ * attempts (its leases kept expiring) comes back with one attempt too many: the store then
+ * dead-letters it with `exhaustedSql` instead of handing it out.
  */
 export function claimSql(names: PgNames, variant: ClaimVariant): string {
   const t = qualified(names);
@@ -57,7 +60,7 @@ export function claimSql(names: PgNames, variant: ClaimVariant): string {
           NOT EXISTS (SELECT 1 FROM ${t} h
             WHERE h.key = o.key AND h.id < o.id AND h.state = 'pending' AND h.key IS NOT NULL)
           AND NOT EXISTS (SELECT 1 FROM ${t} b
-            WHERE b.key = o.key AND b.state = 'pending' AND b.attempts > 0
+            WHERE b.key = o.key AND b.state = 'pending' AND b.claimed
               AND b.key IS NOT NULL AND b.id <> o.id
               AND (b.lease_expires_at > now() OR b.available_at > now()))
           ${hold}))
@@ -65,8 +68,8 @@ export function claimSql(names: PgNames, variant: ClaimVariant): string {
       LIMIT $1
       FOR UPDATE OF o SKIP LOCKED
     )
-    UPDATE ${t} o SET attempts = o.attempts + 1, lease_token = $3::uuid,
-      lease_expires_at = now() + $2::float8 * interval '1 millisecond'
+    UPDATE ${t} o SET attempts = o.attempts + 1, claimed = o.key IS NOT NULL,
+      lease_token = $3::uuid, lease_expires_at = now() + $2::float8 * interval '1 millisecond'
     WHERE o.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING ${COLUMNS}, date_part('epoch', o.lease_expires_at) * 1000 AS lease_expires_at`;
 }
@@ -127,8 +130,8 @@ export function deadLetterSql(names: PgNames): string {
 
 export function releaseSql(names: PgNames): string {
   return `
-    UPDATE ${qualified(names)} o SET attempts = greatest(o.attempts - 1, 0), lease_token = NULL,
-      lease_expires_at = NULL
+    UPDATE ${qualified(names)} o SET attempts = greatest(o.attempts - 1, 0),
+      claimed = o.claimed AND o.attempts > 1, lease_token = NULL, lease_expires_at = NULL
     WHERE o.id = ANY($1::bigint[]) AND ${LEASED_BY}
     RETURNING o.id`;
 }
@@ -154,8 +157,8 @@ export function requeueSql(names: PgNames, by: 'ids' | 'type' | 'all'): string {
   const where = { ids: 'AND o.id = ANY($1::bigint[])', type: 'AND o.type = $1', all: '' }[by];
 
   return `
-    UPDATE ${qualified(names)} o SET state = 'pending', attempts = 0, available_at = now(),
-      dead_at = NULL, lease_token = NULL, lease_expires_at = NULL
+    UPDATE ${qualified(names)} o SET state = 'pending', attempts = 0, claimed = false,
+      available_at = now(), dead_at = NULL, lease_token = NULL, lease_expires_at = NULL
     WHERE o.state = 'dead' ${where}`;
 }
 
