@@ -31,7 +31,7 @@ export async function listDead(c: OperatorContext, options: ListDeadOptions): Pr
     () => `SELECT ${sql.COLUMNS}, o.dead_at FROM "${c.table}" o
       WHERE o.state = 'dead' AND o.dead_at IS NOT NULL AND (@type IS NULL OR o.type = @type)
         AND (@after IS NULL OR o.id > @after)
-      ORDER BY o.id LIMIT @limit`,
+      ORDER BY o.id LIMIT ${sql.boundLimit('limit')}`,
   );
   const rows = c.run(
     () =>
@@ -78,7 +78,8 @@ export async function purgeDelivered(c: OperatorContext, options: PurgeOptions):
     'purge',
     () => `DELETE FROM "${c.table}" WHERE id IN (
       SELECT id FROM "${c.table}"
-      WHERE state = 'delivered' AND delivered_at <= @before LIMIT @batchSize)`,
+      WHERE state = 'delivered' AND delivered_at <= @before
+        LIMIT ${sql.boundLimit('batchSize')})`,
   );
   let total = 0;
   for (let batch = 0; batch < maxBatches; batch += 1) {

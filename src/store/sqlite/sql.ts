@@ -4,6 +4,17 @@ import type { DeadKeyPolicy } from '../options.js';
 export const COLUMNS = `o.id, o.type, o.key, o.payload, o.headers, o.created_at,
   o.available_at, o.attempts, o.last_error`;
 
+/**
+ * A bound LIMIT, written so that the planner does not read its value. SQLite's planner looks at
+ * the value bound to a plain `LIMIT @param`, which marks the statement for a full re-prepare
+ * whenever that parameter is bound again: at every execution. For the claim that cost about ten
+ * times the statement's own work on a small batch. `@param + 0` is an expression, which the
+ * planner leaves alone; the query plan is the same.
+ */
+export function boundLimit(parameter: string): string {
+  return `@${parameter} + 0`;
+}
+
 const NOT_LEASED = `(o.lease_expires_at IS NULL OR o.lease_expires_at <= @now)`;
 export const LEASED_BY = `o.lease_token = @token AND o.lease_expires_at > @now
   AND o.state = 'pending'`;
@@ -43,7 +54,7 @@ export function claimSql(
               AND (b.lease_expires_at > @now OR b.available_at > @now))
           ${hold}))
       ORDER BY o.available_at, o.id
-      LIMIT @limit)
+      LIMIT ${boundLimit('limit')})
     RETURNING ${COLUMNS.replaceAll('o.', '')}`;
 }
 
