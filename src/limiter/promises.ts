@@ -1,0 +1,68 @@
+import type { Task, TaskContext } from './task.js';
+import { WAITER } from './task.js';
+
+// The promise plumbing of the hot path, written so that a task costs no closure of its own.
+
+/** The resolve function of the promise `newPromise` made last. */
+export let captured: ((value: unknown) => void) | null = null;
+
+function captureResolve(resolve: (value: unknown) => void): void {
+  captured = resolve;
+}
+
+/** A new pending promise; its resolve function is in `captured` until the next call. */
+export function newPromise<T>(): Promise<T> {
+  return new Promise(captureResolve) as Promise<T>;
+}
+
+/** The error a refusal during a runAll worker's admission delivered (see `catchRefusal`). */
+export let refusal: unknown;
+
+/** A resolve function for a worker node that records a refusal instead of settling anything. */
+export function catchRefusal(error: unknown): void {
+  refusal = error;
+}
+
+/** Forgets the last refusal before an admission that may deliver one. */
+export function resetRefusal(): void {
+  refusal = undefined;
+}
+
+export function rejected(error: unknown): Promise<never> {
+  return Promise.reject(error);
+}
+
+/** Settles a task's caller: a run() promise gets a rejection, a runAll worker the error itself. */
+export function refuse(task: Task, error: unknown): void {
+  const resolve = task.resolve;
+  task.resolve = null;
+  if (resolve === null) return;
+
+  resolve((task.flags & WAITER) !== 0 ? error : rejected(error));
+}
+
+export function noop(): void {}
+
+/** One slot's loop of run() tasks (see `runTasks`). */
+export interface Runner {
+  task: Task | null;
+  started: number;
+  ok: (value: unknown) => void;
+  fail: (error: unknown) => void;
+}
+
+/** Calls the runner's task and wires its settlement to the runner, always asynchronously. */
+export function launch(runner: Runner): void {
+  const task = runner.task as Task;
+  let pending: unknown;
+  try {
+    pending = (task.fn as (ctx: TaskContext) => unknown)(task);
+  } catch (error) {
+    // Settled on a later microtask, so a synchronous throw never recurses into the next task.
+    rejected(error).then(undefined, runner.fail);
+
+    return;
+  }
+  if (pending instanceof Promise) pending.then(runner.ok, runner.fail);
+  else Promise.resolve(pending).then(runner.ok, runner.fail);
+}
