@@ -4,6 +4,7 @@
 //   npm run bench:dispatcher -- --jobs 20000   fewer jobs per run
 //   npm run bench:dispatcher -- latency        commit-to-publish latency only
 //   npm run bench:dispatcher -- memory         resident memory across 1,000,000 events
+//   BENCH_ROUNDS=5 npm run bench:dispatcher    head-to-head rounds for the ratios (default 3)
 //
 // Throughput: N no-op events are bulk-inserted into a fresh PostgreSQL outbox, then the clock
 // runs until the outbox is empty (every event published and acknowledged). graphile-worker and
@@ -441,7 +442,73 @@ async function main(): Promise<void> {
     );
   }
 
+  await headToHead(ours, sql, peers);
   await latencies();
+}
+
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? 0;
+};
+
+/**
+ * The machine's load moves between the runs above, so the ratios are measured again head to
+ * head: for each concurrency, `ROUNDS` rounds of our best configuration, the SQL loop with the
+ * same batch size and claimers and the best SQL loop, and the fastest peer configuration, one
+ * right after the other; each ratio is taken within its round and the median is reported.
+ */
+async function headToHead(
+  ours: Record<string, number>,
+  sql: Record<string, number>,
+  peers: Record<string, Record<number, number>>,
+): Promise<void> {
+  const bestOf = (table: Record<string, number>) =>
+    Object.entries(table).reduce((best, entry) => (entry[1] > best[1] ? entry : best));
+  const [bestLoop] = bestOf(sql);
+  console.log(`\nhead to head, ${ROUNDS} rounds (median of the per-round ratios):`);
+  for (const concurrency of [10, 50]) {
+    const mine = Object.fromEntries(
+      Object.entries(ours).filter(([name]) => name.startsWith(`${concurrency}/`)),
+    );
+    const [config] = bestOf(mine);
+    const [, batchSize = 0, prefetch = 0] = config.split('/').map(Number);
+    const claimers = prefetch >= batchSize ? 2 : 1;
+    const [peer] = bestOf(
+      Object.fromEntries(Object.entries(peers).map(([name, by]) => [name, by[concurrency] ?? 0])),
+    );
+    const vsPeer: number[] = [];
+    const vsSame: number[] = [];
+    const vsBest: number[] = [];
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const value = await measured('outbox-dispatcher', () =>
+        dispatcherRate(concurrency, batchSize, prefetch),
+      );
+      const same = await measured('SQL loop', () => sqlLoopRate(claimers, batchSize));
+      const [loopClaimers = 1, loopBatch = 500] = bestLoop.split('/').map(Number);
+      const best = await measured('SQL loop', () => sqlLoopRate(loopClaimers, loopBatch));
+      const rival = await measured(peer, () =>
+        peer.startsWith('graphile')
+          ? graphileRate(concurrency, peer.includes('localQueue'))
+          : pgBossRate(concurrency, peer.includes('batchSize')),
+      );
+      vsPeer.push(value / rival);
+      vsSame.push(value / same);
+      vsBest.push(value / Math.max(same, best));
+      console.log(
+        `  round ${round + 1}, concurrency ${concurrency}: ours ${fmt(value)}/s ` +
+          `(batch ${batchSize}, prefetch ${prefetch}, ${claimers} claimer(s)), ` +
+          `SQL loop same batch ${fmt(same)}/s, best SQL loop ${fmt(best)}/s, ${peer} ${fmt(rival)}/s`,
+      );
+    }
+    const pct = (values: number[]) => `${(median(values) * 100).toFixed(0)} %`;
+    console.log(
+      `  concurrency ${concurrency}: ${median(vsPeer).toFixed(2)}x the fastest peer ` +
+        `(target 1.25x); ${pct(vsSame)} of the SQL loop with the same batch, ` +
+        `${pct(vsBest)} of the best SQL loop (target 80 %)`,
+    );
+  }
 }
 
 async function latencies(): Promise<void> {
