@@ -15,6 +15,7 @@ import {
 } from '../../src/store/index.js';
 import { isPgConnectionError, redactUrl } from '../../src/store/errors.js';
 import { migrations, type Migration } from '../../src/store/postgres/migrations.js';
+import { compareIds } from '../../src/store/postgres/rows.js';
 import { claimSql } from '../../src/store/postgres/sql.js';
 import { registerStoreConformance, waitFor, type Outbox } from './conformance.js';
 
@@ -283,6 +284,48 @@ describe('postgres store: specifics', () => {
       } finally {
         client.release();
       }
+    } finally {
+      await outbox.dispose();
+    }
+  });
+
+  it('a bounded claim reads only the oldest rows, and an empty one falls back', async () => {
+    const outbox = await setup();
+    const table = tableOf(outbox);
+    try {
+      const ids = await outbox.enqueue(
+        Array.from({ length: 10 }, (_, n) => ({ type: 't', payload: n })),
+      );
+      const text = claimSql(
+        { schema, table },
+        { policy: 'hold', types: false, excludeTypes: false, bounded: true },
+      );
+      const run = async (limit: number, window: number) => {
+        const result = await pool.query(text, [limit, 10_000, randomUUID(), window]);
+
+        return (result.rows as { id: string }[]).map((row) => row.id).sort(compareIds);
+      };
+      assert.deepEqual(await run(10, 3), ids.slice(0, 3));
+      // The window counts leased rows too: these three fill it, so nothing is left inside.
+      assert.deepEqual(await run(10, 3), []);
+      assert.deepEqual(await run(10, 100), ids.slice(3));
+
+      // Through the store: a short claim makes the next one bounded (5 × 4 rows, all leased
+      // here); finding nothing there, it runs the full claim at once.
+      const more = await outbox.enqueue(
+        Array.from({ length: 40 }, (_, n) => ({ type: 't', payload: n })),
+      );
+      const short = await outbox.store.claim({ limit: 100, leaseMs: 10_000 });
+      assert.equal(short.events.length, 40);
+      const later = await outbox.enqueue(
+        Array.from({ length: 5 }, (_, n) => ({ type: 't', payload: n })),
+      );
+      const claim = await outbox.store.claim({ limit: 5, leaseMs: 10_000 });
+      assert.deepEqual(
+        claim.events.map((event) => event.id),
+        later,
+      );
+      assert.equal(more.length, 40);
     } finally {
       await outbox.dispose();
     }

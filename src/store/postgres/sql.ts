@@ -11,6 +11,8 @@ const COLUMNS = `o.id, o.type, o.key, o.payload, o.headers,
   date_part('epoch', o.created_at) * 1000 AS created_at,
   date_part('epoch', o.available_at) * 1000 AS available_at, o.attempts, o.last_error`;
 
+const BIGINT_MAX = '9223372036854775807';
+
 export const NOT_LEASED = `(o.lease_expires_at IS NULL OR o.lease_expires_at <= now())`;
 export const LEASED_BY = `o.lease_token = $2::uuid AND o.lease_expires_at > now()
   AND o.state = 'pending'`;
@@ -19,11 +21,13 @@ export interface ClaimVariant {
   policy: DeadKeyPolicy;
   types: boolean;
   excludeTypes: boolean;
+  /** Look no further than the oldest `$N` available rows (the last parameter). */
+  bounded?: boolean;
 }
 
 /**
  * Claims the head events of free keys and any unkeyed events, oldest availability first.
- * Parameters: $1 limit, $2 lease in ms, $3 token, [$4 types], [$5 excluded].
+ * Parameters: $1 limit, $2 lease in ms, $3 token, [$4 types], [$5 excluded], [window].
  *
  * A keyed event qualifies only when no earlier event of its key is pending (leased, waiting for
  * a retry or not yet available), none of its key is leased or waiting for a retry at all (a
@@ -38,6 +42,10 @@ export interface ClaimVariant {
  * row in place (HOT), with no new index entries. An event that had already used all its
  * attempts (its leases kept expiring) comes back with one attempt too many: the store then
  * dead-letters it with `exhaustedSql` instead of handing it out.
+ *
+ * The `bounded` variant only looks at the oldest `window` available rows (its last parameter):
+ * when most keys are busy, the full scan reads through the whole keyed backlog to find the few
+ * free heads, and the store runs this cheaper form right after a claim that came back short.
  */
 export function claimSql(names: PgNames, variant: ClaimVariant): string {
   const t = qualified(names);
@@ -50,10 +58,19 @@ export function claimSql(names: PgNames, variant: ClaimVariant): string {
       ? `AND NOT EXISTS (SELECT 1 FROM ${t} d
            WHERE d.key = o.key AND d.id < o.id AND d.state = 'dead')`
       : '';
+  const window = 4 + Number(variant.types) + Number(variant.excludeTypes);
+  // Fewer rows than the window: no bound (the largest timestamp and id).
+  const bound = variant.bounded
+    ? `AND (o.available_at, o.id) <= (
+          SELECT COALESCE(max(w.available_at), 'infinity'), COALESCE(max(w.id), ${BIGINT_MAX})
+          FROM (SELECT w.available_at, w.id FROM ${t} w
+            WHERE w.state = 'pending' AND w.available_at <= now()
+            ORDER BY w.available_at, w.id OFFSET $${window} - 1 LIMIT 1) w)`
+    : '';
   return `
     WITH picked AS (
       SELECT o.id FROM ${t} o
-      WHERE o.state = 'pending' AND o.available_at <= now() AND ${NOT_LEASED}
+      WHERE o.state = 'pending' AND o.available_at <= now() AND ${NOT_LEASED} ${bound}
         AND o.type NOT IN (SELECT p.type FROM ${qualified(names, '_paused')} p)
         ${filters}
         AND (o.key IS NULL OR (

@@ -46,6 +46,14 @@ import {
 import * as sql from './sql.js';
 import { TableStatistics } from './statistics.js';
 
+/**
+ * After a claim that came back short, the next one first scans only the oldest `limit` × this
+ * many available rows: when most keys are busy, a full scan reads through the whole keyed
+ * backlog to find the few free heads. When that finds nothing, the full scan runs at once, so
+ * events behind a long run of leased, held or paused rows are still reached.
+ */
+const BOUNDED_WINDOW = 4;
+
 export interface PostgresStoreOptions extends CommonStoreOptions {
   /** A `pg` pool to use. The store never ends a pool it was given. */
   pool?: pg.Pool;
@@ -96,6 +104,8 @@ export class PostgresStore implements OutboxStore {
   readonly #context: operator.OperatorContext;
   readonly #statistics: TableStatistics;
   #analyzing: Promise<void> | undefined;
+  /** Whether the next claim looks only at the oldest rows (see `BOUNDED_WINDOW`). */
+  #bounded = false;
 
   constructor(options: PostgresStoreOptions) {
     const common = resolveCommonOptions(options);
@@ -180,32 +190,16 @@ export class PostgresStore implements OutboxStore {
       return { token, events: [], leaseExpiresAt: new Date(), rejected: [] };
     }
 
-    const variant = {
-      policy: this.options.deadKeyPolicy,
-      types: types !== undefined,
-      excludeTypes: exclude !== undefined,
-    };
-    const name = `claim_${variant.policy}_${Number(variant.types)}${Number(variant.excludeTypes)}`;
-    let text = this.#sql.claim.get(name);
-    if (text === undefined) {
-      text = sql.claimSql(this.#names, variant);
-      this.#sql.claim.set(name, text);
-    }
+    const query = { limit: options.limit, leaseMs: options.leaseMs, token, types, exclude };
+    const bounded = this.#bounded;
+    let claimed = await this.#claimRows(query, bounded);
+    if (bounded && claimed.length === 0) claimed = await this.#claimRows(query, false);
 
-    const values: unknown[] = [options.limit, options.leaseMs, token];
-    if (types !== undefined) values.push(types);
-    if (exclude !== undefined) values.push(exclude);
+    // A claim that found some events but fewer than its limit read every available row: the
+    // next one looks at the oldest rows first.
+    this.#bounded = claimed.length > 0 && claimed.length < options.limit;
 
-    const result = await this.#run(() =>
-      this.#pool.query<PgEventRow & { lease_expires_at: number }>({
-        name: statementName(text),
-        text,
-        values,
-        types: RAW_JSON_TYPES,
-      }),
-    );
-
-    const rows = result.rows.sort((a, b) => compareIds(a.id, b.id));
+    const rows = claimed.sort((a, b) => compareIds(a.id, b.id));
     if (rows.length >= options.limit && this.#analyzing === undefined) {
       // In the background: the claimed events go out now; failures only mean no help.
       this.#analyzing = this.#statistics
@@ -258,6 +252,49 @@ export class PostgresStore implements OutboxStore {
       leaseExpiresAt: new Date(leaseMs ?? Date.now() + options.leaseMs),
       rejected,
     };
+  }
+
+  async #claimRows(
+    query: {
+      limit: number;
+      leaseMs: number;
+      token: string;
+      types: string[] | undefined;
+      exclude: string[] | undefined;
+    },
+    bounded: boolean,
+  ): Promise<(PgEventRow & { lease_expires_at: number })[]> {
+    const { types, exclude } = query;
+    const variant = {
+      policy: this.options.deadKeyPolicy,
+      types: types !== undefined,
+      excludeTypes: exclude !== undefined,
+      bounded,
+    };
+    const name =
+      `claim_${variant.policy}_${Number(variant.types)}${Number(variant.excludeTypes)}` +
+      Number(bounded);
+    let text = this.#sql.claim.get(name);
+    if (text === undefined) {
+      text = sql.claimSql(this.#names, variant);
+      this.#sql.claim.set(name, text);
+    }
+
+    const values: unknown[] = [query.limit, query.leaseMs, query.token];
+    if (types !== undefined) values.push(types);
+    if (exclude !== undefined) values.push(exclude);
+    if (bounded) values.push(query.limit * BOUNDED_WINDOW);
+
+    const result = await this.#run(() =>
+      this.#pool.query<PgEventRow & { lease_expires_at: number }>({
+        name: statementName(text),
+        text,
+        values,
+        types: RAW_JSON_TYPES,
+      }),
+    );
+
+    return result.rows;
   }
 
   async complete(token: string, ids: readonly string[]): Promise<AckResult> {
