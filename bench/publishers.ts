@@ -2,17 +2,19 @@
 // many publishes in flight (a confirm window, a pipeline), against our publisher driven the
 // way the dispatcher drives it (a fixed number of publish calls in flight), and end to end:
 // the same number of events bulk-inserted into a fresh PostgreSQL outbox and delivered by the
-// dispatcher (CONCURRENCY in flight, batches of 500) through our publisher until the outbox is
-// empty. A no-op publisher drained the same way gives the dispatcher's own ceiling.
+// dispatcher (configured for throughput, see E2E below) through our publisher until the outbox
+// is empty, once with unkeyed events and once with KEYS ordering keys. A no-op publisher
+// drained the same ways gives the dispatcher's own ceiling, in the same run.
 //
 //   npm run bench:publishers                      every broker, raw and end to end
 //   npm run bench:publishers -- redis rabbitmq    only these (nats, mqtt, http too)
 //   npm run bench:publishers -- --raw-only        without the PostgreSQL part
 //
 // Environment: BENCH_EVENTS scales the counts (1 = 50,000 for Redis, 20,000 for the others),
-// BENCH_ROUNDS alternating rounds (best counts, default 2), BENCH_CONCURRENCY (500),
-// BENCH_KEYS ordering keys among the events (1,000), BENCH_PREFETCH and BENCH_CLAIMERS the
-// dispatcher's `prefetch` (0) and `claimers` (1) end to end.
+// BENCH_ROUNDS alternating rounds (default 3; ratios are taken within a round, medians
+// reported), BENCH_CONCURRENCY (500), BENCH_KEYS ordering keys of the keyed events (1,000),
+// BENCH_BATCH, BENCH_PREFETCH and BENCH_CLAIMERS the dispatcher's `batchSize` (500),
+// `prefetch` (500) and `claimers` (2) end to end.
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -53,13 +55,13 @@ interface Row {
 
 const rows: Row[] = [];
 
-function events(count: number, tag: string): OutboxEvent[] {
+function events(count: number, tag: string, keyed = true): OutboxEvent[] {
   const now = new Date();
 
   return Array.from({ length: count }, (_, index) => ({
     id: `${RUN}-${tag}-${index}`,
     type: 'order.created',
-    key: `order-${index % KEYS}`,
+    key: keyed ? `order-${index % KEYS}` : null,
     payload: { orderId: index, total: 42.5, currency: 'EUR', lines: [{ sku: 'A-1', qty: 2 }] },
     headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
     createdAt: now,
@@ -69,8 +71,15 @@ function events(count: number, tag: string): OutboxEvent[] {
   }));
 }
 
-/** Per broker, the ratios of each round (ours / raw, end to end / raw), measured side by side. */
-const rounds = new Map<string, Array<{ ours: number; e2e: number }>>();
+/** Per broker, the rates of each round, measured side by side (NaN: not run or failed). */
+interface Round {
+  raw: number;
+  ours: number;
+  unkeyed: number;
+  keyed: number;
+}
+
+const rounds = new Map<string, Round[]>();
 
 async function measure(
   broker: string,
@@ -121,7 +130,7 @@ async function windowed(count: number, window: number, send: (i: number) => Prom
   }
 }
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '2');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '3');
 
 /** Runs the raw windowed case and ours alternately, `ROUNDS` times, on fresh events each time
  * (so that no broker deduplicates a round); the best round of each counts. */
@@ -137,27 +146,29 @@ async function alternate(
     const rawRate = await measure(broker, raw[0], count, () => raw[1](rawList));
     const ourList = events(count, `o${round}`);
     const ourRate = await measure(broker, ours[0], count, () => ours[1](ourList));
-    let e2eRate = Number.NaN;
-    if (!process.argv.includes('--raw-only')) {
-      // The database is shared with other work on this machine: a failed run is reported and
-      // skipped, not fatal.
-      e2eRate = await endToEnd(broker, count, publisher).catch((error: unknown) => {
-        console.log(`${broker.padEnd(9)} end to end failed: ${String(error).split('\n')[0]}`);
-
-        return Number.NaN;
-      });
-    }
+    const unkeyed = await endToEnd(broker, count, publisher, false);
+    const keyed = await endToEnd(broker, count, publisher, true);
     const list = rounds.get(broker) ?? [];
-    list.push({ ours: ourRate / rawRate, e2e: e2eRate / rawRate });
+    list.push({ raw: rawRate, ours: ourRate, unkeyed, keyed });
     rounds.set(broker, list);
   }
 }
 
 const DATABASE = process.env.OUTBOX_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const E2E_BATCH = 500;
-// The dispatcher's claim-ahead: events claimed beyond the free slots, and claims in flight.
-const E2E_PREFETCH = Number(process.env.BENCH_PREFETCH ?? '0');
-const E2E_CLAIMERS = Number(process.env.BENCH_CLAIMERS ?? '1');
+/**
+ * The dispatcher end to end, configured for throughput: CONCURRENCY publishes in flight,
+ * claims of up to `batchSize`, `prefetch` events claimed beyond the free slots (so the next
+ * batch is ready when slots free) and `claimers` claim queries at once.
+ */
+const E2E = {
+  concurrency: CONCURRENCY,
+  batchSize: Number(process.env.BENCH_BATCH ?? '500'),
+  prefetch: Number(process.env.BENCH_PREFETCH ?? '500'),
+  claimers: Number(process.env.BENCH_CLAIMERS ?? '2'),
+};
+/** The lease must outlast the publishes an event may wait behind (see docs/dispatcher.md). */
+const E2E_LEASE_MS = 10_000 * (3 + Math.ceil(E2E.prefetch / E2E.concurrency));
+const E2E_INSERT = 500;
 
 /** Counts confirmed publishes on the way through. */
 class Counting implements Publisher {
@@ -176,15 +187,39 @@ class Counting implements Publisher {
   async close(): Promise<void> {}
 }
 
-/** A fresh PostgreSQL outbox filled with `count` events, drained by the dispatcher. */
-async function endToEnd(broker: string, count: number, publisher: Publisher): Promise<number> {
+/**
+ * A fresh PostgreSQL outbox filled with `count` events (unkeyed, or among KEYS keys), drained by
+ * the dispatcher; NaN when skipped (`--raw-only`) or failed. The database is shared with other
+ * work on this machine: a failed run is reported and skipped, not fatal.
+ */
+async function endToEnd(
+  broker: string,
+  count: number,
+  publisher: Publisher,
+  keyed: boolean,
+): Promise<number> {
+  if (process.argv.includes('--raw-only')) return Number.NaN;
+
+  return drain(broker, count, publisher, keyed).catch((error: unknown) => {
+    console.log(`${broker.padEnd(9)} end to end failed: ${String(error).split('\n')[0]}`);
+
+    return Number.NaN;
+  });
+}
+
+async function drain(
+  broker: string,
+  count: number,
+  publisher: Publisher,
+  keyed: boolean,
+): Promise<number> {
   const schema = `bench_pub_${randomBytes(3).toString('hex')}`;
   const pool = new pg.Pool({ connectionString: DATABASE, max: 2 });
   const store = createStore(DATABASE, { schema });
   await store.migrate();
-  const template = events(E2E_BATCH, 'e2e');
-  for (let done = 0; done < count; done += E2E_BATCH) {
-    const batch = template.slice(0, Math.min(E2E_BATCH, count - done)).map((event) => ({
+  const template = events(E2E_INSERT, 'e2e', keyed);
+  for (let done = 0; done < count; done += E2E_INSERT) {
+    const batch = template.slice(0, Math.min(E2E_INSERT, count - done)).map((event) => ({
       type: event.type,
       key: event.key,
       payload: event.payload,
@@ -196,16 +231,14 @@ async function endToEnd(broker: string, count: number, publisher: Publisher): Pr
   const dispatcher = new OutboxDispatcher({
     store,
     publisher: counting,
-    concurrency: CONCURRENCY,
-    batchSize: E2E_BATCH,
-    prefetch: E2E_PREFETCH,
-    claimers: E2E_CLAIMERS,
+    ...E2E,
+    leaseMs: E2E_LEASE_MS,
   });
   const left = async () =>
     Number((await pool.query(`SELECT count(*) AS n FROM "${schema}".outbox`)).rows[0].n);
   const rate = await measure(
     broker,
-    `end to end from PostgreSQL, ${CONCURRENCY} in flight`,
+    `end to end from PostgreSQL, ${keyed ? `${KEYS.toLocaleString('en-US')} keys` : 'unkeyed'}`,
     count,
     async () => {
       await dispatcher.start();
@@ -487,29 +520,63 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+/** The ceiling: the same outboxes drained into a publisher that confirms at once. */
+const ceilings: Array<{ unkeyed: number; keyed: number }> = [];
+
+async function benchNoop(): Promise<void> {
+  const noop = { name: 'noop', publish: async () => {}, close: async () => {} };
+  for (let round = 0; round < ROUNDS; round += 1) {
+    const count = Math.round(20_000 * SCALE);
+    const unkeyed = await endToEnd('no-op', count, noop, false);
+    const keyed = await endToEnd('no-op', count, noop, true);
+    ceilings.push({ unkeyed, keyed });
+  }
+}
+
 function report(): void {
-  const rate = (row: Row | undefined) => (row ? row.events / row.seconds : Number.NaN);
-  const ceiling = rate(rows.find((row) => row.broker === 'no-op'));
-  console.log(
-    '\nmedian over the rounds of the ratio to the raw windowed rate measured in the same round' +
-      '\n(target: at least 70 %); end to end also against the no-op ceiling (best rates)',
-  );
-  console.log('broker    our publisher    end to end       end to end / no-op');
-  const cell = (ratio: number, target: boolean) => {
-    if (Number.isNaN(ratio)) return 'not run'.padEnd(16);
+  const percent = (ratio: number, target: boolean) => {
+    if (Number.isNaN(ratio)) return 'not run'.padEnd(13);
 
-    const verdict = target ? (ratio >= 0.7 ? ' met' : ' NOT met') : '';
+    const verdict = target ? (ratio >= 0.7 ? ' met' : ' NOT') : '';
 
-    return `${(ratio * 100).toFixed(0).padStart(4)} %${verdict}`.padEnd(16);
+    return `${(ratio * 100).toFixed(0).padStart(4)} %${verdict}`.padEnd(13);
   };
+  const noopUnkeyed = median(ceilings.map((ceiling) => ceiling.unkeyed));
+  const noopKeyed = median(ceilings.map((ceiling) => ceiling.keyed));
+  console.log(
+    `\nno-op ceiling (median of ${ceilings.length}): unkeyed ` +
+      `${Math.round(noopUnkeyed).toLocaleString('en-US')}/s, ${KEYS.toLocaleString('en-US')} ` +
+      `keys ${Math.round(noopKeyed).toLocaleString('en-US')}/s`,
+  );
+  console.log(
+    'medians over the rounds of the ratio to the raw windowed rate measured in the same round ' +
+      '(target: at least 70 %),\nand of end to end against the no-op ceiling (median)',
+  );
+  console.log(
+    'broker    ours/raw      unkeyed/raw   keyed/raw     unkeyed/no-op keyed/no-op   ' +
+      'raw windowed (median)',
+  );
   for (const [broker, list] of rounds) {
-    const ours = median(list.map((round) => round.ours));
-    const e2e = median(list.map((round) => round.e2e));
-    const best = rate(
-      rows.find((row) => row.broker === broker && row.case.startsWith('end to end')),
-    );
+    const ratio = (pick: (round: Round) => number) =>
+      median(list.map((round) => pick(round) / round.raw));
+    const unkeyed = median(list.map((round) => round.unkeyed));
+    const keyed = median(list.map((round) => round.keyed));
+    const raw = median(list.map((round) => round.raw));
     console.log(
-      `${broker.padEnd(9)} ${cell(ours, true)} ${cell(e2e, true)} ${cell(best / ceiling, false)}`,
+      `${broker.padEnd(9)} ${percent(
+        ratio((round) => round.ours),
+        true,
+      )} ` +
+        `${percent(
+          ratio((round) => round.unkeyed),
+          true,
+        )} ` +
+        `${percent(
+          ratio((round) => round.keyed),
+          true,
+        )} ` +
+        `${percent(unkeyed / noopUnkeyed, false)} ${percent(keyed / noopKeyed, false)} ` +
+        `${Math.round(raw).toLocaleString('en-US')}/s`,
     );
   }
 }
@@ -522,14 +589,7 @@ async function main(): Promise<void> {
   }
 
   const all: Record<string, () => Promise<void>> = {
-    // The dispatcher's own ceiling here: the same outbox drained into a publisher that
-    // confirms at once.
-    'no-op': async () => {
-      const noop = { name: 'noop', publish: async () => {}, close: async () => {} };
-      await endToEnd('no-op', Math.round(20_000 * SCALE), noop).catch((error: unknown) => {
-        console.log(`no-op end to end failed: ${String(error)}`);
-      });
-    },
+    'no-op': benchNoop,
     redis: benchRedis,
     rabbitmq: benchAmqp,
     nats: benchNats,
@@ -538,8 +598,12 @@ async function main(): Promise<void> {
   };
   const wanted = process.argv.slice(2).filter((arg) => arg in all);
   console.log(
-    `publishers, raw rate: ${CONCURRENCY} publishes in flight for ours, windows of ${WINDOW} ` +
-      `for the raw clients, best of ${ROUNDS} alternating rounds (Node ${process.version})`,
+    `publishers (Node ${process.version}, ${new Date().toISOString()}): ${ROUNDS} alternating ` +
+      `rounds; raw clients with windows of ${WINDOW}, our publishers with ${CONCURRENCY} ` +
+      `publish calls in flight;\nend to end: OutboxDispatcher with concurrency ` +
+      `${E2E.concurrency}, batchSize ${E2E.batchSize}, prefetch ${E2E.prefetch}, claimers ` +
+      `${E2E.claimers}, leaseMs ${E2E_LEASE_MS}, events unkeyed and with ` +
+      `${KEYS.toLocaleString('en-US')} keys, from a fresh PostgreSQL outbox each time`,
   );
   for (const [name, bench] of Object.entries(all)) {
     const chosen = name === 'no-op' ? !process.argv.includes('--raw-only') : wanted.includes(name);

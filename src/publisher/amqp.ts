@@ -6,7 +6,8 @@ import type { Publisher, PublishOptions } from './contract.js';
 import { encodeCloudEvent, prefixedAttributes, resolveCloudEventsOptions } from './cloudevents.js';
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { Connector } from './connector.js';
-import { closedError, toPublishError } from './errors.js';
+import { abortedError, closedError, toPublishError } from './errors.js';
+import type { Ticket } from './in-flight.js';
 import { PublisherLifecycle } from './lifecycle.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, publisherUrl } from './options.js';
 import type { TlsOptions } from './options.js';
@@ -58,7 +59,7 @@ const EXCHANGE_TYPES = new Set(['topic', 'direct', 'fanout', 'headers']);
 interface Live {
   model: ChannelModel;
   channel: ConfirmChannel;
-  /** Publishes waiting for their confirm, rejected all at once if the channel dies. */
+  /** Publishes waiting for their confirm, failed all at once if the channel dies. */
   pending: Set<(error: PublishError) => void>;
   /** Message ids returned as unroutable whose confirm has not arrived yet. */
   returned: Map<string, number>;
@@ -226,7 +227,7 @@ export class AmqpPublisher implements Publisher {
       error ?? new Error('the channel closed'),
       'the AMQP connection was lost before the broker confirmed',
     );
-    for (const reject of live.pending) reject(failure);
+    for (const fail of [...live.pending]) fail(failure);
     live.pending.clear();
     live.model.close().catch(() => undefined);
   }
@@ -239,12 +240,19 @@ export class AmqpPublisher implements Publisher {
   publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
     if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
-    const { signal } = options;
+    const live = this.#connector.current;
+    if (live !== undefined) return this.#publishOn(live, event, options);
 
-    return this.#connector.use(signal, (live) => this.#publishOn(live, event, signal));
+    return this.#connector
+      .get(options.signal)
+      .then((opened) => this.#publishOn(opened, event, options));
   }
 
-  #publishOn(live: Live, event: OutboxEvent, signal: AbortSignal): Promise<void> {
+  /**
+   * Sends one message and settles on its confirm: one promise, one confirm callback and one
+   * in-flight ticket per publish (this runs hundreds of times at once).
+   */
+  #publishOn(live: Live, event: OutboxEvent, options: PublishOptions): Promise<void> {
     if (live.blocked !== undefined) {
       // Nothing would be confirmed until the alarm clears: push back instead of piling up.
       return Promise.reject(
@@ -255,15 +263,12 @@ export class AmqpPublisher implements Publisher {
       );
     }
 
-    const context = () => `event ${event.id} to RabbitMQ`;
-
-    return this.#lifecycle.inFlight.track(this.#send(live, event), signal, context);
-  }
-
-  #send(live: Live, event: OutboxEvent): Promise<void> {
     const route = this.#routes.resolve(event.type);
     const routingKey = renderTemplate(route.routingKey, event);
     const encoded = encodeCloudEvent(event, this.#cloudEvents);
+    const headers: Record<string, unknown> = {};
+    for (const name in encoded.headers) headers[name] = encoded.headers[name];
+    prefixedAttributes(encoded, this.#prefix, undefined, headers);
     const properties: Options.Publish = {
       mandatory: true,
       persistent: this.#persistent,
@@ -271,18 +276,28 @@ export class AmqpPublisher implements Publisher {
       type: event.type,
       contentType: encoded.contentType,
       timestamp: Math.floor(event.createdAt.getTime() / 1000),
-      headers: { ...encoded.headers, ...prefixedAttributes(encoded, this.#prefix) },
+      headers,
     };
+    const inFlight = this.#lifecycle.inFlight;
 
     return new Promise<void>((resolve, reject) => {
-      live.pending.add(reject);
+      let ticket: Ticket | undefined;
+      // Settles once: on the confirm, a lost channel, or a message amqplib refuses.
+      const settle = (error: PublishError | undefined) => {
+        if (ticket === undefined) return;
+
+        inFlight.finish(ticket);
+        ticket = undefined;
+        live.pending.delete(settle);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
       const confirmed = (error: unknown) => {
-        live.pending.delete(reject);
         const returned = live.returned.get(event.id) ?? 0;
         if (returned > 0) {
           if (returned === 1) live.returned.delete(event.id);
           else live.returned.set(event.id, returned - 1);
-          reject(
+          settle(
             new PublishError(
               `RabbitMQ returned event ${event.id}: no queue is bound to exchange ` +
                 `${JSON.stringify(route.exchange)} for routing key ${JSON.stringify(routingKey)}`,
@@ -290,23 +305,26 @@ export class AmqpPublisher implements Publisher {
             ),
           );
         } else if (error instanceof Error && error.message === 'message nacked') {
-          reject(
+          settle(
             new PublishError(`RabbitMQ refused event ${event.id} (nack)`, 'overload', {
               cause: error,
             }),
           );
         } else if (error) {
           // The channel closed before the confirm came: not a refusal, just not confirmed.
-          reject(toPublishError(error, `event ${event.id} was not confirmed by RabbitMQ`));
-        } else resolve();
+          settle(toPublishError(error, `event ${event.id} was not confirmed by RabbitMQ`));
+        } else settle(undefined);
       };
+      ticket = inFlight.start(options, (signal) =>
+        reject(abortedError(signal, `event ${event.id} to RabbitMQ`)),
+      );
+      live.pending.add(settle);
       try {
         live.channel.publish(route.exchange, routingKey, encoded.body, properties, confirmed);
       } catch (error) {
-        live.pending.delete(reject);
         // amqplib throws synchronously for a message it cannot encode (headers over 64 KiB).
         const kind = error instanceof RangeError || error instanceof TypeError;
-        reject(toPublishError(error, `event ${event.id}`, kind ? 'permanent' : 'retryable'));
+        settle(toPublishError(error, `event ${event.id}`, kind ? 'permanent' : 'retryable'));
       }
     });
   }

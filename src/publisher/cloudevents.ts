@@ -92,29 +92,50 @@ function isJsonContentType(contentType: string): boolean {
   return media === JSON_CONTENT_TYPE || media.endsWith('+json') || media === 'text/json';
 }
 
+/** The last `createdAt` rendered: the events of one batch often share their creation time. */
+let lastTime = Number.NaN;
+let lastTimeText = '';
+
+function rfc3339(date: Date): string {
+  const ms = date.getTime();
+  if (ms !== lastTime) {
+    lastTimeText = date.toISOString();
+    lastTime = ms;
+  }
+
+  return lastTimeText;
+}
+
 /** Maps an outbox event to CloudEvents attributes, body and protocol content type. */
 export function encodeCloudEvent(
   event: OutboxEvent,
   options: { source: string; mode: CloudEventsMode },
 ): EncodedCloudEvent {
   // The data: JSON unless the producer named another content type and gave a string.
-  let datacontenttype = event.headers['content-type'] ?? JSON_CONTENT_TYPE;
-  const raw = typeof event.payload === 'string' && !isJsonContentType(datacontenttype);
-  if (!raw && !isJsonContentType(datacontenttype)) datacontenttype = JSON_CONTENT_TYPE;
+  const given = event.headers['content-type'];
+  let datacontenttype = JSON_CONTENT_TYPE;
+  let raw = false;
+  if (given !== undefined) {
+    const json = isJsonContentType(given);
+    raw = typeof event.payload === 'string' && !json;
+    if (raw || json) datacontenttype = given;
+  }
 
   const attributes: Record<string, string> = {
     specversion: '1.0',
     id: event.id,
     source: options.source,
     type: event.type,
-    time: event.createdAt.toISOString(),
+    time: rfc3339(event.createdAt),
     datacontenttype,
   };
   if (event.key !== null) attributes.partitionkey = event.key;
 
   // Headers: tracing ones become extension attributes, the rest travel under their own names.
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(event.headers)) {
+  const eventHeaders = event.headers;
+  for (const name in eventHeaders) {
+    const value = eventHeaders[name]!;
     const lower = name.toLowerCase();
     if (lower === 'traceparent' || lower === 'tracestate') attributes[lower] = value;
     if (RESERVED_HEADERS.has(lower) || lower.startsWith('ce-') || lower.startsWith('ce_')) {
@@ -146,17 +167,26 @@ export function encodeCloudEvent(
 
 /** The attributes as name/value pairs, `datacontenttype` left out (the protocol carries it). */
 export function attributeEntries(attributes: CloudEventAttributes): Array<[string, string]> {
-  return Object.entries(attributes).filter(
-    (entry): entry is [string, string] =>
-      entry[0] !== 'datacontenttype' && typeof entry[1] === 'string',
-  );
+  const out: Array<[string, string]> = [];
+  const all = attributes as unknown as Record<string, string | undefined>;
+  for (const name in all) {
+    const value = all[name];
+    if (name !== 'datacontenttype' && typeof value === 'string') out.push([name, value]);
+  }
+
+  return out;
 }
+
+/** Header values that the HTTP binding leaves as they are: printable ASCII but `"` and `%`. */
+const PLAIN_HEADER_VALUE = /^[\x21\x23\x24\x26-\x7e]*$/;
 
 /**
  * The HTTP binding's encoding of a header value: printable ASCII stays, space, `"`, `%` and
  * everything else are percent-encoded as UTF-8.
  */
 export function percentEncodeHeaderValue(value: string): string {
+  if (PLAIN_HEADER_VALUE.test(value)) return value;
+
   let out = '';
   for (const byte of Buffer.from(value, 'utf8')) {
     const printable = byte > 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x25;
@@ -166,21 +196,46 @@ export function percentEncodeHeaderValue(value: string): string {
   return out;
 }
 
+/** Prefixed attribute names per prefix, built once: the hot path only looks them up. */
+const prefixedNames = new Map<string, Map<string, string>>();
+
+function namesFor(prefix: string): Map<string, string> {
+  let names = prefixedNames.get(prefix);
+  if (names === undefined) {
+    names = new Map();
+    if (prefixedNames.size < 16) prefixedNames.set(prefix, names);
+  }
+
+  return names;
+}
+
 /**
  * Binary-mode metadata for bindings that prefix attribute names: HTTP and NATS use `ce-`,
  * AMQP `cloudEvents:` (or `cloudEvents_`), MQTT 5 none. Structured mode carries no attribute.
+ * The entries are added to `into` (a new object by default), which is returned.
  */
 export function prefixedAttributes(
   encoded: EncodedCloudEvent,
   prefix: string,
-  encodeValue: (value: string) => string = (value) => value,
+  encodeValue?: (value: string) => string,
+  into: Record<string, unknown> = {},
 ): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (encoded.mode !== 'binary') return out;
+  if (encoded.mode !== 'binary') return into as Record<string, string>;
 
-  for (const [name, value] of attributeEntries(encoded.attributes)) {
-    out[prefix + name] = encodeValue(value);
+  const names = namesFor(prefix);
+  const all = encoded.attributes as unknown as Record<string, string | undefined>;
+  for (const name in all) {
+    const value = all[name];
+    if (name === 'datacontenttype' || typeof value !== 'string') continue;
+
+    let prefixed = names.get(name);
+    if (prefixed === undefined) {
+      prefixed = prefix + name;
+      names.set(name, prefixed);
+    }
+
+    into[prefixed] = encodeValue === undefined ? value : encodeValue(value);
   }
 
-  return out;
+  return into as Record<string, string>;
 }

@@ -48,13 +48,14 @@ export class Connector<C> {
 
   /**
    * Runs `work` on the live connection: at once when there is one (no promise of its own on
-   * that path), else once it is open. Rejects as `get` does when `signal` aborts first.
+   * that path, and the caller's signal is not read), else once it is open. Rejects as `get`
+   * does when `options.signal` aborts first.
    */
-  use<T>(signal: AbortSignal, work: (connection: C) => Promise<T>): Promise<T> {
+  use<T>(options: { readonly signal: AbortSignal }, work: (connection: C) => Promise<T>) {
     const current = this.#current;
     if (current !== undefined) return work(current);
 
-    return this.get(signal).then(work);
+    return this.get(options.signal).then(work);
   }
 
   async #open(): Promise<C> {

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 import type { OutboxEvent } from '../event.js';
 import { PublishError } from './contract.js';
 import type { Publisher, PublishOptions } from './contract.js';
@@ -11,6 +12,8 @@ import {
 } from './cloudevents.js';
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { abortedError, closedError, toPublishError } from './errors.js';
+import { abortedNow } from './in-flight.js';
+import type { Ticket } from './in-flight.js';
 import { PublisherLifecycle } from './lifecycle.js';
 import { nonNegativeInteger, positiveNumber, stringRecord } from './options.js';
 import type { TlsOptions } from './options.js';
@@ -97,6 +100,13 @@ interface Response {
   text: string;
 }
 
+/** A destination URL with Node's request options for it. */
+interface Target {
+  url: URL;
+  options: http.RequestOptions;
+  secure: boolean;
+}
+
 /**
  * Posts each event to a webhook and counts it delivered on a 2xx answer. Connections are kept
  * alive and pooled; many requests run at once. The event id travels as `idempotency-key`.
@@ -104,7 +114,9 @@ interface Response {
 export class HttpPublisher implements Publisher {
   readonly name = 'http';
   readonly #routes: RouteTable<string>;
-  readonly #urls = new Map<string, URL>();
+  readonly #targets = new Map<string, Target>();
+  /** Requests waiting for the end of this turn of the event loop (see `#send`). */
+  #pending: Array<() => void> = [];
   readonly #cloudEvents: { source: string; mode: CloudEventsMode };
   readonly #headers: Record<string, string>;
   readonly #secret: string | Buffer | undefined;
@@ -140,52 +152,79 @@ export class HttpPublisher implements Publisher {
     this.#httpsAgent = new https.Agent({ ...agentOptions, ...options.tls });
   }
 
-  async publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
-    if (this.#lifecycle.closed) throw closedError(this.name);
+  publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
+    if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
-    await this.#lifecycle.inFlight.add(this.#deliver(event, options.signal));
-  }
-
-  async #deliver(event: OutboxEvent, signal: AbortSignal): Promise<void> {
     const encoded = encodeCloudEvent(event, this.#cloudEvents);
-    const headers: Record<string, string> = {
-      'user-agent': 'outbox-dispatcher',
-      ...this.#headers,
-      ...encoded.headers,
-      ...prefixedAttributes(encoded, 'ce-', percentEncodeHeaderValue),
-      'content-type': encoded.contentType,
-      'content-length': String(encoded.body.length),
-      'idempotency-key': event.id,
-    };
+    const headers: Record<string, string> = { 'user-agent': 'outbox-dispatcher' };
+    for (const name in this.#headers) headers[name] = this.#headers[name]!;
+    for (const name in encoded.headers) headers[name] = encoded.headers[name]!;
+    prefixedAttributes(encoded, 'ce-', percentEncodeHeaderValue, headers);
+    headers['content-type'] = encoded.contentType;
+    headers['content-length'] = String(encoded.body.length);
+    headers['idempotency-key'] = event.id;
     if (this.#secret !== undefined) {
       const seconds = Math.floor(this.#now() / 1000);
       headers[SIGNATURE_HEADER] = signatureHeader(this.#secret, seconds, encoded.body);
     }
 
-    let url = this.#urls.get(event.type);
-    if (url === undefined) {
-      url = new URL(this.#routes.resolve(event.type));
-      if (this.#urls.size >= 10_000) this.#urls.clear();
-      this.#urls.set(event.type, url);
+    let target = this.#targets.get(event.type);
+    if (target === undefined) {
+      target = this.#target(new URL(this.#routes.resolve(event.type)));
+      if (this.#targets.size >= 10_000) this.#targets.clear();
+      this.#targets.set(event.type, target);
     }
 
+    return this.#request(target, headers, encoded.body, options, event.id).then((response) =>
+      response.status >= 200 && response.status < 300
+        ? undefined
+        : this.#redirected(target, response, headers, encoded.body, options, event.id),
+    );
+  }
+
+  /** Where requests to `url` go: Node's request options, worked out once per URL. */
+  #target(url: URL): Target {
+    const secure = url.protocol === 'https:';
+
+    return {
+      url,
+      options: {
+        ...urlToHttpOptions(url),
+        method: 'POST',
+        agent: secure ? this.#httpsAgent : this.#httpAgent,
+      },
+      secure,
+    };
+  }
+
+  /** After an answer other than 2xx: follows a redirect when allowed, else fails. */
+  async #redirected(
+    first: Target,
+    answer: Response,
+    headers: Record<string, string>,
+    body: Buffer,
+    options: PublishOptions,
+    id: string,
+  ): Promise<void> {
+    let target = first;
+    let response = answer;
     for (let redirects = 0; ; redirects += 1) {
-      const response = await this.#request(url, headers, encoded.body, signal, event.id);
       if (response.status >= 200 && response.status < 300) return;
 
       const location = response.headers.location;
       const isRedirect = response.status >= 300 && response.status < 400;
-      if (isRedirect && location !== undefined && redirects < this.#maxRedirects) {
-        url = new URL(location, url);
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') break;
-
-        continue;
+      if (!isRedirect || location === undefined || redirects >= this.#maxRedirects) {
+        throw this.#statusError(target.url, response, id);
       }
 
-      throw this.#statusError(url, response, event.id);
-    }
+      const url = new URL(location, target.url);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new PublishError(`event ${id}: redirected to a non-HTTP location`, 'permanent');
+      }
 
-    throw new PublishError(`event ${event.id}: redirected to a non-HTTP location`, 'permanent');
+      target = this.#target(url);
+      response = await this.#request(target, headers, body, options, id);
+    }
   }
 
   #statusError(url: URL, response: Response, id: string): PublishError {
@@ -205,79 +244,115 @@ export class HttpPublisher implements Publisher {
     );
   }
 
-  /** One POST: settles on the whole response, on an error, on the timeout or on `signal`. */
+  /**
+   * One POST: settles on the whole response, on an error, on the timeout or on the caller's
+   * signal (read only if the request is still running after a moment, see `InFlight`). The
+   * request is sent with the others of this turn of the event loop (see `#send`).
+   */
   #request(
-    url: URL,
+    target: Target,
     headers: Record<string, string>,
     body: Buffer,
-    signal: AbortSignal,
+    options: PublishOptions,
     id: string,
   ): Promise<Response> {
-    const context = () => `POST ${redactUrl(url)} for event ${id}`;
-    if (signal.aborted) return Promise.reject(abortedError(signal, context()));
+    const context = () => `POST ${redactUrl(target.url)} for event ${id}`;
+    const aborted = abortedNow(options);
+    if (aborted !== undefined) return Promise.reject(abortedError(aborted, context()));
+
+    const inFlight = this.#lifecycle.inFlight;
 
     return new Promise<Response>((resolve, reject) => {
-      const secure = url.protocol === 'https:';
-      let request: http.ClientRequest;
-      try {
-        request = (secure ? https : http).request(url, {
-          method: 'POST',
-          headers,
-          agent: secure ? this.#httpsAgent : this.#httpAgent,
-        });
-      } catch (error) {
-        // Node refuses a header name or value that is not valid HTTP: retrying cannot help.
-        reject(toPublishError(error, `${context()}: the request is not valid HTTP`, 'permanent'));
-
-        return;
-      }
-
-      // A plain timer and one listener: cheaper per request than composed abort signals.
+      let request: http.ClientRequest | undefined;
+      let ticket: Ticket | undefined;
       let failure: PublishError | undefined;
+      const settle = () => {
+        clearTimeout(timer);
+        if (ticket !== undefined) inFlight.finish(ticket);
+        ticket = undefined;
+      };
+      // A plain timer and the in-flight ticket: cheaper per request than composed signals.
       const stop = (error: PublishError) => {
         failure ??= error;
-        request.destroy(error);
+        if (request !== undefined) request.destroy(error);
+        else {
+          settle();
+          reject(error);
+        }
       };
       const timer = setTimeout(() => {
         stop(new PublishError(`${context()} timed out after ${this.#timeoutMs} ms`, 'retryable'));
       }, this.#timeoutMs);
-      const onAbort = () => stop(abortedError(signal, context()));
-      signal.addEventListener('abort', onAbort, { once: true });
-      const settle = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-      };
+      ticket = inFlight.start(options, (signal) => stop(abortedError(signal, context())));
 
-      request.on('error', (error) => {
-        settle();
-        if (failure !== undefined) reject(failure);
-        else if ((error as { code?: string }).code === 'ERR_INVALID_CHAR') {
-          reject(toPublishError(error, `${context()}: a header is not valid HTTP`, 'permanent'));
-        } else reject(toPublishError(error, context()));
-      });
-      request.on('response', (response) => {
-        const chunks: Buffer[] = [];
-        let length = 0;
-        response.on('data', (chunk: Buffer) => {
-          if (length < ERROR_BODY_CHARS) chunks.push(chunk);
-          length += chunk.length;
-        });
-        response.on('error', (error) => {
+      this.#send(() => {
+        if (failure !== undefined) return;
+
+        try {
+          const requestOptions = { ...target.options, headers };
+          request = target.secure ? https.request(requestOptions) : http.request(requestOptions);
+        } catch (error) {
+          // Node refuses a header name or value that is not valid HTTP: retrying cannot help.
           settle();
-          reject(failure ?? toPublishError(error, context()));
-        });
-        response.on('end', () => {
+          reject(toPublishError(error, `${context()}: the request is not valid HTTP`, 'permanent'));
+
+          return;
+        }
+
+        request.on('error', (error) => {
           settle();
-          resolve({
-            status: response.statusCode ?? 0,
-            headers: response.headers,
-            text: chunks.length === 0 ? '' : Buffer.concat(chunks).toString('utf8'),
+          if (failure !== undefined) reject(failure);
+          else if ((error as { code?: string }).code === 'ERR_INVALID_CHAR') {
+            reject(toPublishError(error, `${context()}: a header is not valid HTTP`, 'permanent'));
+          } else reject(toPublishError(error, context()));
+        });
+        request.on('response', (response) => {
+          const status = response.statusCode ?? 0;
+          const chunks: Buffer[] = [];
+          if (status >= 200 && status < 300) response.resume();
+          else {
+            // Only a failure's body is read: the start of it goes into the error message.
+            let length = 0;
+            response.on('data', (chunk: Buffer) => {
+              if (length < ERROR_BODY_CHARS) chunks.push(chunk);
+              length += chunk.length;
+            });
+          }
+
+          response.on('error', (error) => {
+            settle();
+            reject(failure ?? toPublishError(error, context()));
+          });
+          response.on('end', () => {
+            settle();
+            resolve({
+              status,
+              headers: response.headers,
+              text: chunks.length === 0 ? '' : Buffer.concat(chunks).toString('utf8'),
+            });
           });
         });
+        request.end(body);
       });
-      request.end(body);
     });
   }
+
+  /**
+   * Starts `start` with the other requests of this turn of the event loop, once its callbacks
+   * have run (`setImmediate`): the socket writes then follow one another, as a client sending
+   * a batch would, instead of alternating with the reads of the answers that freed their
+   * slots. On a loaded machine that saves a fifth of the CPU per request.
+   */
+  #send(start: () => void): void {
+    this.#pending.push(start);
+    if (this.#pending.length === 1) setImmediate(this.#sendPending);
+  }
+
+  readonly #sendPending = () => {
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const start of pending) start();
+  };
 
   close(): Promise<void> {
     return this.#lifecycle.close(() => {

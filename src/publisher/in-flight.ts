@@ -1,51 +1,133 @@
-import type { PublishFailureKind } from './contract.js';
+import type { PublishFailureKind, PublishOptions } from './contract.js';
 import { abortedError, toPublishError } from './errors.js';
 
 /**
- * The publishes a publisher has sent and not yet seen settle. `track` ties one to its caller's
- * signal with a single listener and a single promise (this is on the hot path: hundreds run at
- * once); `drain` lets `close()` wait for the outstanding confirmations.
+ * Milliseconds a publish runs before it reads its caller's signal: one confirmed sooner never
+ * reads it, so a signal created on first read (the limiter's task context) is never created for
+ * it. From then on an abort rejects the publish at once; an abort in its first moments is
+ * noticed between 100 and 200 ms after the publish started. A signal that is a plain property
+ * and already aborted is seen at once (see `abortedNow`).
+ */
+export const SIGNAL_WATCH_DELAY_MS = 100;
+
+/**
+ * The caller's signal when it is already aborted and reading it costs nothing: held as a plain
+ * property of the options, not behind a getter that would create it (as the limiter's task
+ * context does; the limiter never starts a task whose signal aborted). Else undefined.
+ */
+export function abortedNow(options: PublishOptions): AbortSignal | undefined {
+  if (!Object.hasOwn(options, 'signal')) return undefined;
+
+  const signal = options.signal;
+
+  return signal.aborted ? signal : undefined;
+}
+
+/**
+ * One publish in flight: a node of the list of those whose signal is not read yet, then the
+ * abort listener on that signal (an object with `handleEvent`, so no closure per publish).
+ */
+export class Ticket {
+  prev: Ticket | null = null;
+  next: Ticket | null = null;
+  /** The sweep round it started in. */
+  readonly round: number;
+  readonly options: PublishOptions;
+  readonly onAbort: (signal: AbortSignal) => void;
+  /** Set once the signal is read and listened to. */
+  signal: AbortSignal | undefined = undefined;
+  listed = true;
+
+  constructor(options: PublishOptions, onAbort: (signal: AbortSignal) => void, round: number) {
+    this.options = options;
+    this.onAbort = onAbort;
+    this.round = round;
+  }
+
+  handleEvent(): void {
+    this.onAbort(this.signal!);
+  }
+}
+
+/**
+ * The publishes a publisher has sent and not yet seen settle. Each one is tied to its caller's
+ * signal (`start`/`finish`, or `track` for a promise); `drain` lets `close()` wait for the
+ * outstanding confirmations. This is on the hot path: hundreds run at once, so a publish costs
+ * one small object, and the signal is read by one timer sweep rather than per publish.
  */
 export class InFlight {
   #count = 0;
   #waiters: Array<() => void> = [];
+  /** Publishes whose signal is not read yet, oldest first. */
+  #head: Ticket | null = null;
+  #tail: Ticket | null = null;
+  #round = 0;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #sweep = () => this.#watchOld();
 
   get size(): number {
     return this.#count;
   }
 
   /**
-   * Resolves with `work`, or rejects at once with a retryable error when `signal` aborts first.
-   * When `work` fails, its error becomes a `PublishError` (see `toPublishError`) of the kind
-   * `classify` gives, retryable without it. The work keeps counting as in flight until it
+   * Counts one publish as in flight until `finish(ticket)`. `onAbort` runs (once) if the
+   * caller's signal aborts before then: at once when it is seen aborted, else from its listener.
+   * The signal is only read once the publish has run `SIGNAL_WATCH_DELAY_MS`.
+   */
+  start(options: PublishOptions, onAbort: (signal: AbortSignal) => void): Ticket {
+    this.#count += 1;
+    const ticket = new Ticket(options, onAbort, this.#round);
+    const aborted = abortedNow(options);
+    if (aborted !== undefined) {
+      ticket.listed = false;
+      onAbort(aborted);
+
+      return ticket;
+    }
+
+    const tail = this.#tail;
+    if (tail === null) this.#head = ticket;
+    else {
+      tail.next = ticket;
+      ticket.prev = tail;
+    }
+    this.#tail = ticket;
+    if (this.#timer === undefined) {
+      this.#timer = setTimeout(this.#sweep, SIGNAL_WATCH_DELAY_MS);
+      this.#timer.unref();
+    }
+
+    return ticket;
+  }
+
+  /** The publish of `ticket` settled (confirmed or failed). Call it once. */
+  finish(ticket: Ticket): void {
+    if (ticket.listed) this.#unlist(ticket);
+    else ticket.signal?.removeEventListener('abort', ticket);
+    this.#settled();
+  }
+
+  /**
+   * Resolves with `work`, or rejects with a retryable error when the caller's signal aborts
+   * first. When `work` fails, its error becomes a `PublishError` (see `toPublishError`) of the
+   * kind `classify` gives, retryable without it. The work keeps counting as in flight until it
    * settles, even after an abort: the broker may still confirm it.
    */
   track<T>(
     work: Promise<T>,
-    signal: AbortSignal,
+    options: PublishOptions,
     context: () => string,
     classify?: (error: unknown) => PublishFailureKind,
   ): Promise<T> {
-    if (signal.aborted) {
-      work.catch(() => undefined);
-
-      return Promise.reject(abortedError(signal, context()));
-    }
-
-    this.#count += 1;
-
     return new Promise<T>((resolve, reject) => {
-      const onAbort = () => reject(abortedError(signal, context()));
-      signal.addEventListener('abort', onAbort, { once: true });
+      const ticket = this.start(options, (signal) => reject(abortedError(signal, context())));
       work.then(
         (value) => {
-          signal.removeEventListener('abort', onAbort);
-          this.#settled();
+          this.finish(ticket);
           resolve(value);
         },
         (error: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          this.#settled();
+          this.finish(ticket);
           const kind = classify === undefined ? 'retryable' : classify(error);
           reject(toPublishError(error, context(), kind));
         },
@@ -53,13 +135,36 @@ export class InFlight {
     });
   }
 
-  /** Counts work that settles by itself (an HTTP request handles its own signal). */
-  add<T>(work: Promise<T>): Promise<T> {
-    this.#count += 1;
-    const settled = () => this.#settled();
-    work.then(settled, settled);
+  #unlist(ticket: Ticket): void {
+    ticket.listed = false;
+    const { prev, next } = ticket;
+    if (prev === null) this.#head = next;
+    else prev.next = next;
+    if (next === null) this.#tail = prev;
+    else next.prev = prev;
+    ticket.prev = null;
+    ticket.next = null;
+  }
 
-    return work;
+  /** Reads the signal of every publish that started before the last sweep. */
+  #watchOld(): void {
+    this.#timer = undefined;
+    const round = this.#round;
+    this.#round += 1;
+    for (let ticket = this.#head; ticket !== null && ticket.round < round;) {
+      const next = ticket.next;
+      this.#unlist(ticket);
+      const signal = ticket.options.signal;
+      ticket.signal = signal;
+      if (signal.aborted) ticket.onAbort(signal);
+      else signal.addEventListener('abort', ticket, { once: true });
+      ticket = next;
+    }
+
+    if (this.#head !== null) {
+      this.#timer = setTimeout(this.#sweep, SIGNAL_WATCH_DELAY_MS);
+      this.#timer.unref();
+    }
   }
 
   #settled(): void {

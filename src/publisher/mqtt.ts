@@ -142,25 +142,25 @@ export class MqttPublisher implements Publisher {
     if (live !== undefined && this.#active < live.window) {
       this.#active += 1;
 
-      return this.#publishOn(live, event, options.signal);
+      return this.#publishOn(live, event, options);
     }
 
     return (async () => {
       const opened = await this.#connector.get(options.signal);
       await this.#acquire(opened, options.signal, event.id);
 
-      return this.#publishOn(opened, event, options.signal);
+      return this.#publishOn(opened, event, options);
     })();
   }
 
   /** Sends on `live`, a place in the window already taken. */
-  #publishOn(live: Live, event: OutboxEvent, signal: AbortSignal): Promise<void> {
+  #publishOn(live: Live, event: OutboxEvent, options: PublishOptions): Promise<void> {
     const work = this.#send(live, event);
     const release = () => this.#release();
     work.then(release, release);
     const context = () => `event ${event.id} to MQTT`;
 
-    return this.#lifecycle.inFlight.track(work, signal, context);
+    return this.#lifecycle.inFlight.track(work, options, context);
   }
 
   /** Waits for room in the window of unacknowledged publishes. */

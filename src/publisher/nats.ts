@@ -172,15 +172,13 @@ export class NatsPublisher implements Publisher {
   publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
     if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
-    const { signal } = options;
-
-    return this.#connector.use(signal, (live) => this.#publishOn(live, event, signal));
+    return this.#connector.use(options, (live) => this.#publishOn(live, event, options));
   }
 
-  #publishOn(live: Live, event: OutboxEvent, signal: AbortSignal): Promise<void> {
+  #publishOn(live: Live, event: OutboxEvent, options: PublishOptions): Promise<void> {
     const context = () => `event ${event.id} to NATS`;
 
-    return this.#lifecycle.inFlight.track(this.#send(live, event), signal, context);
+    return this.#lifecycle.inFlight.track(this.#send(live, event), options, context);
   }
 
   async #send(live: Live, event: OutboxEvent): Promise<void> {

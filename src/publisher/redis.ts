@@ -178,7 +178,7 @@ export class RedisPublisher implements Publisher {
 
     return this.#lifecycle.inFlight.track(
       reply,
-      options.signal,
+      options,
       context,
       classify,
     ) as Promise<unknown> as Promise<void>;

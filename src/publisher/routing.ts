@@ -29,13 +29,38 @@ export function validateTemplate(template: unknown, option: string): string {
   return template;
 }
 
+type Render = (event: OutboxEvent) => string;
+
+/** Templates turned into functions once: the hot path only concatenates. */
+const compiled = new Map<string, Render>();
+
+function compile(template: string): Render {
+  if (!template.includes('{')) return () => template;
+  if (template === '{type}') return (event) => event.type;
+
+  // Literal text at even indexes, placeholder names at odd ones.
+  const parts = template.split(PLACEHOLDER);
+
+  return (event) => {
+    let out = parts[0]!;
+    for (let index = 1; index < parts.length; index += 2) {
+      out += parts[index] === 'type' ? event.type : (event.key ?? '_');
+      out += parts[index + 1]!;
+    }
+
+    return out;
+  };
+}
+
 /** Replaces `{type}` and `{key}` (`_` when the event has no key). */
 export function renderTemplate(template: string, event: OutboxEvent): string {
-  if (!template.includes('{')) return template;
+  let render = compiled.get(template);
+  if (render === undefined) {
+    render = compile(template);
+    if (compiled.size < MAX_CACHED_TYPES) compiled.set(template, render);
+  }
 
-  return template.replace(PLACEHOLDER, (_, name: string) =>
-    name === 'type' ? event.type : (event.key ?? '_'),
-  );
+  return render(event);
 }
 
 /** Resolves an event type to its route, caching the answer per type. */

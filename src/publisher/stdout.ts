@@ -45,7 +45,7 @@ export class StdoutPublisher implements Publisher {
       );
     });
 
-    return this.#lifecycle.inFlight.track(written, options.signal, context);
+    return this.#lifecycle.inFlight.track(written, options, context);
   }
 
   close(): Promise<void> {
