@@ -20,7 +20,6 @@ import { emitSafely, notify, whenIdle } from './waiters.js';
 /** A task on the shared deadline list is past its deadline (see Deadlines). */
 export function expireTask(s: LimiterState, task: Task, timeoutMs: number): void {
   task.flags &= ~DEADLINE;
-  s.running.push(task);
   onTimeout(s, task, timeoutMs);
 }
 
@@ -75,16 +74,17 @@ export function abortRunning(s: LimiterState): number {
     count += 1;
     node.abort(reason);
   }
-  for (const list of [s.running, s.deadlines.list]) {
-    for (let task = list.head; task !== null; task = task.next) {
-      count += 1;
-      if ((task.flags & SETTLED) !== 0) continue;
+  for (let runner = s.runners.head; runner !== null; runner = runner.next) {
+    const task = runner.task;
+    if (task === null) continue;
 
-      task.abort(reason);
-      task.flags |= SETTLED;
-      s.aborted += 1;
-      refuse(task, new AbortedError('task aborted at the drain deadline', { cause: reason }));
-    }
+    count += 1;
+    if ((task.flags & SETTLED) !== 0) continue;
+
+    task.abort(reason);
+    task.flags |= SETTLED;
+    s.aborted += 1;
+    refuse(task, new AbortedError('task aborted at the drain deadline', { cause: reason }));
   }
 
   return count;

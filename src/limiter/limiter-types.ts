@@ -32,7 +32,10 @@ export interface LimiterOptions {
   overflow?: OverflowPolicy;
   /** Per-key limits, served round robin across keys. Default: none. */
   perKey?: PerKeyOptions;
-  /** Default timeout of each task, milliseconds. Default: none. */
+  /**
+   * Default timeout of each task, milliseconds from its start (rounded up to a whole
+   * millisecond); the tasks that share it share one timer. Default: none.
+   */
   timeout?: number;
   /** A breaker (shared or not) or the options of a new one. Default: none. */
   breaker?: CircuitBreaker | CircuitBreakerOptions | false;
@@ -62,8 +65,9 @@ export interface RunOptions {
   /** The task's key for per-key limits. */
   key?: string;
   /**
-   * Milliseconds the task may run: then its signal aborts, `run()` rejects with a
-   * `TaskTimeoutError`, and its slot stays taken until it really settles. Default: the limiter's.
+   * Milliseconds the task may run (rounded up to a whole millisecond): then its signal aborts,
+   * `run()` rejects with a `TaskTimeoutError`, and its slot stays taken until it really settles.
+   * 0: none. Default: the limiter's.
    */
   timeout?: number;
   /** Anything: handed back by `drain()` if the task never started. */

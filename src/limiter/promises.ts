@@ -43,12 +43,37 @@ export function refuse(task: Task, error: unknown): void {
 
 export function noop(): void {}
 
-/** One slot's loop of run() tasks (see `runTasks`). */
+/** One slot's loop of run() tasks (see `runTasks`), and a node of the list of live runners. */
 export interface Runner {
+  /** The task it runs (null once it has ended). */
   task: Task | null;
   started: number;
   ok: (value: unknown) => void;
   fail: (error: unknown) => void;
+  next: Runner | null;
+  prev: Runner | null;
+}
+
+/**
+ * The live runners: through them, every running run() task can be reached (at a drain
+ * deadline) without a list operation per task; a runner joins once and runs task after task.
+ */
+export class RunnerList {
+  head: Runner | null = null;
+
+  add(runner: Runner): void {
+    runner.next = this.head;
+    if (this.head !== null) this.head.prev = runner;
+    this.head = runner;
+  }
+
+  remove(runner: Runner): void {
+    if (runner.prev === null) this.head = runner.next;
+    else runner.prev.next = runner.next;
+    if (runner.next !== null) runner.next.prev = runner.prev;
+    runner.next = null;
+    runner.prev = null;
+  }
 }
 
 /** Calls the runner's task and wires its settlement to the runner, always asynchronously. */

@@ -52,8 +52,6 @@ export function activate(s: LimiterState, task: Task, permit: number): number {
   const extra = task.x;
   if ((task.flags & TIMED) !== 0 || (extra !== null && extra.timeoutMs > 0)) {
     startClock(s, task, extra);
-  } else if ((task.flags & WAITER) === 0) {
-    s.running.push(task);
   }
 
   return started;
@@ -68,7 +66,6 @@ export function startClock(s: LimiterState, task: Task, extra: TaskExtra | null)
 
     return;
   }
-  s.running.push(task);
   const own = (task.x ??= new TaskExtra());
   own.timeoutMs = ms;
   own.timer = s.clock.setTimeout(() => {
@@ -83,11 +80,16 @@ export function startClock(s: LimiterState, task: Task, extra: TaskExtra | null)
  * made once per runner, not per task (an `await` per task would allocate about twice as much).
  */
 export function runTasks(s: LimiterState, first: Task, started: number): void {
-  const runner: Runner = { task: first, started, ok: noop, fail: noop };
+  const runner: Runner = { task: first, started, ok: noop, fail: noop, next: null, prev: null };
+  s.runners.add(runner);
   const settle = (ok: boolean, result: unknown): void => {
     const next = finishTask(s, runner.task as Task, ok, result, true, runner.started, true);
     runner.task = next;
-    if (next === null) return;
+    if (next === null) {
+      s.runners.remove(runner);
+
+      return;
+    }
 
     runner.started = s.handOffStarted;
     launch(runner);
@@ -112,7 +114,6 @@ export function finishTask(
 ): Task | null {
   const flags = task.flags;
   if ((flags & DEADLINE) !== 0) s.deadlines.remove(task);
-  else if ((flags & WAITER) === 0) s.running.remove(task);
   if (task.key !== null) s.keys?.finished(task.key);
   const extra = task.x;
   if (extra !== null && (extra.timer !== undefined || extra.onAbort !== undefined)) {

@@ -19,6 +19,7 @@ import type {
   OverflowPolicy,
 } from './limiter-types.js';
 import { defaultClassify } from './outcome.js';
+import { RunnerList } from './promises.js';
 import type { Classifier } from './outcome.js';
 import { TaskList } from './task.js';
 import type { Stamp, Task } from './task.js';
@@ -58,11 +59,8 @@ export class LimiterState {
   readonly queue = new TaskList();
   /** Tasks waiting for room in a full queue (overflow `wait`). */
   readonly parked = new TaskList();
-  /**
-   * Running run() tasks, but those waiting for a shared deadline (in `deadlines`). runAll
-   * workers' nodes are in `workerNodes` instead.
-   */
-  readonly running = new TaskList();
+  /** The runners of run() tasks; runAll workers' nodes are in `workerNodes` instead. */
+  readonly runners = new RunnerList();
   readonly deadlines: Deadlines;
   readonly workerNodes = new Set<Task>();
   active = 0;
