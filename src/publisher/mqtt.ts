@@ -8,6 +8,7 @@ import { attributeEntries, encodeCloudEvent, resolveCloudEventsOptions } from '.
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { Connector } from './connector.js';
 import { abortedError, closedError, toPublishError } from './errors.js';
+import type { Ticket } from './in-flight.js';
 import { PublisherLifecycle } from './lifecycle.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, publisherUrl } from './options.js';
 import type { TlsOptions } from './options.js';
@@ -139,51 +140,70 @@ export class MqttPublisher implements Publisher {
     if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
     const live = this.#connector.current;
-    if (live !== undefined && this.#active < live.window) {
-      this.#active += 1;
+    if (live !== undefined) return this.#publishOn(live, event, options);
 
-      return this.#publishOn(live, event, options);
-    }
-
-    return (async () => {
-      const opened = await this.#connector.get(options.signal);
-      await this.#acquire(opened, options.signal, event.id);
-
-      return this.#publishOn(opened, event, options);
-    })();
+    return this.#connector
+      .get(options.signal)
+      .then((opened) => this.#publishOn(opened, event, options));
   }
 
-  /** Sends on `live`, a place in the window already taken. */
+  /**
+   * Sends on `live` once there is room in its window (at once, or when an earlier publish is
+   * acknowledged), and settles on the PUBACK. One promise and one in-flight ticket cover both
+   * the wait and the send, so a waiting publish does not read its signal either.
+   */
   #publishOn(live: Live, event: OutboxEvent, options: PublishOptions): Promise<void> {
-    const work = this.#send(live, event);
-    const release = () => this.#release();
-    work.then(release, release);
-    const context = () => `event ${event.id} to MQTT`;
-
-    return this.#lifecycle.inFlight.track(work, options, context);
-  }
-
-  /** Waits for room in the window of unacknowledged publishes. */
-  #acquire(live: Live, signal: AbortSignal, id: string): Promise<void> {
-    if (this.#active < live.window) {
-      this.#active += 1;
-
-      return Promise.resolve();
-    }
+    const inFlight = this.#lifecycle.inFlight;
 
     return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        const index = this.#waiting.indexOf(grant);
-        if (index >= 0) this.#waiting.splice(index, 1);
-        reject(abortedError(signal, `event ${id} to MQTT`));
+      let ticket: Ticket | undefined;
+      let waiting: (() => void) | undefined;
+      const settle = (error: PublishError | undefined) => {
+        if (ticket === undefined) return;
+
+        inFlight.finish(ticket);
+        ticket = undefined;
+        if (error === undefined) resolve();
+        else reject(error);
       };
-      const grant = () => {
-        signal.removeEventListener('abort', onAbort);
+      const send = () => {
+        waiting = undefined;
         this.#active += 1;
-        resolve();
+        this.#send(live, event).then(
+          () => {
+            this.#release();
+            settle(undefined);
+          },
+          (error: unknown) => {
+            this.#release();
+            settle(toPublishError(error, `event ${event.id} to MQTT`));
+          },
+        );
       };
-      this.#waiting.push(grant);
-      signal.addEventListener('abort', onAbort, { once: true });
+      let aborted = false;
+      ticket = inFlight.start(options, (signal) => {
+        aborted = true;
+        const error = abortedError(signal, `event ${event.id} to MQTT`);
+        if (waiting === undefined) {
+          // Sent already: rejected now, counted in flight until the PUBACK or its failure.
+          reject(error);
+
+          return;
+        }
+
+        // Never sent: out of the queue, and no longer in flight.
+        const index = this.#waiting.indexOf(waiting);
+        if (index >= 0) this.#waiting.splice(index, 1);
+        waiting = undefined;
+        settle(error);
+      });
+      // Aborted before the call: rejected already, only the ticket is left to finish.
+      if (aborted) settle(undefined);
+      else if (this.#active < live.window) send();
+      else {
+        waiting = send;
+        this.#waiting.push(send);
+      }
     });
   }
 
