@@ -35,8 +35,11 @@ test('three dispatchers, one killed midway: every event arrives, in order per ke
         OUTBOX_SCHEMA: outbox.schema,
         OUTBOX_PUBLISHER_URL: hook,
         OUTBOX_CONCURRENCY: '50',
-        OUTBOX_LEASE_MS: '2000',
-        OUTBOX_PUBLISH_TIMEOUT: '1000',
+        // Generous enough that a busy machine does not time out a publish (a timed-out publish
+        // that did arrive is a legitimate duplicate, which the count below would blame on the
+        // killed process); the killed process's leases still end within seconds.
+        OUTBOX_LEASE_MS: '8000',
+        OUTBOX_PUBLISH_TIMEOUT: '4000',
         OUTBOX_POLL_INTERVAL: '200',
         OUTBOX_LOG_LEVEL: 'warn',
       });
