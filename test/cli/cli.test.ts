@@ -190,7 +190,17 @@ test('the demo produces, delivers and stops by itself or at SIGINT', async () =>
   try {
     const child = start(['demo', '--file', join(dir, 'demo.db'), '--rate', '50']);
     const result = collect(child);
-    await new Promise((resolve) => setTimeout(resolve, 4000));
+    // SIGINT once the demo runs (its first line is out), not while a busy machine still loads it.
+    await new Promise<void>((resolve) => {
+      const onData = (chunk: Buffer) => {
+        if (!chunk.toString().includes('outbox demo:')) return;
+
+        child.stdout?.off('data', onData);
+        resolve();
+      };
+      child.stdout?.on('data', onData);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 3000));
     child.kill('SIGINT');
     const { code, stdout, stderr } = await result;
     assert.equal(code, 0, stderr);
