@@ -11,9 +11,10 @@ import { abortedError, toPublishError } from './errors.js';
 export const SIGNAL_WATCH_DELAY_MS = 100;
 
 /**
- * The caller's signal when it is already aborted and reading it costs nothing: held as a plain
- * property of the options, not behind a getter that would create it (as the limiter's task
- * context does; the limiter never starts a task whose signal aborted). Else undefined.
+ * The caller's signal when it is already aborted and held as an own property of the options
+ * (`{ signal }`: reading it creates nothing), else undefined. A signal behind a getter of the
+ * options' prototype, like the limiter's task context, which creates it on first read, is not
+ * read here (the limiter never starts a task whose signal aborted).
  */
 export function abortedNow(options: PublishOptions): AbortSignal | undefined {
   if (!Object.hasOwn(options, 'signal')) return undefined;

@@ -259,3 +259,47 @@ test('a receiver rotating secrets accepts a signature made with any of them', ()
   assert.equal(verifyWebhookSignature({ secret: 'old', header: 't=1,v1=zz', body, now }), false);
   assert.equal(verifyWebhookSignature({ secret: 'old', header: undefined, body, now }), false);
 });
+
+/** Options whose signal is created on first read by a getter of their prototype, already
+ * aborted when `abort()` came first: as the limiter's task context does. */
+class LazyOptions {
+  reads = 0;
+  #controller: AbortController | undefined;
+  #aborted = false;
+
+  get signal(): AbortSignal {
+    this.reads += 1;
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort();
+    }
+
+    return this.#controller.signal;
+  }
+
+  abort(): void {
+    this.#aborted = true;
+    this.#controller?.abort();
+  }
+}
+
+test('a quick publish never reads a lazily created signal; a slow one aborts by it', async () => {
+  const publisher = new HttpPublisher(`${base}/hook`);
+  await publisher.publish(makeEvent(), { signal: signal() });
+  const quick = new LazyOptions();
+  await publisher.publish(makeEvent(), quick);
+  assert.equal(quick.reads, 0);
+
+  replies.set('/lazy-slow', (response) => setTimeout(() => response.writeHead(200).end(), 3000));
+  const slow = new HttpPublisher(`${base}/lazy-slow`);
+  const options = new LazyOptions();
+  const started = Date.now();
+  const pending = slow.publish(makeEvent(), options);
+  setTimeout(() => options.abort(), 20);
+  const aborted = await rejection(pending);
+  assert.equal(aborted.kind, 'retryable');
+  assert.match(aborted.message, /aborted/);
+  assert.ok(options.reads > 0);
+  assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  await Promise.all([publisher.close(), slow.close()]);
+});
