@@ -18,6 +18,7 @@
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
@@ -71,6 +72,9 @@ function events(count: number, tag: string, keyed = true): OutboxEvent[] {
   }));
 }
 
+/** This process's CPU time per event (user + system, µs) of each case, every round. */
+const cpuPerEvent = new Map<string, number[]>();
+
 /** Per broker, the rates of each round, measured side by side (NaN: not run or failed). */
 interface Round {
   raw: number;
@@ -88,17 +92,23 @@ async function measure(
   work: () => Promise<void>,
 ): Promise<number> {
   global.gc?.();
+  const cpu = process.cpuUsage();
   const started = performance.now();
   await work();
   const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  const micros = (used.user + used.system) / count;
   const earlier = rows.find((row) => row.broker === broker && row.case === name);
   if (earlier !== undefined) earlier.seconds = Math.min(earlier.seconds, seconds);
   else rows.push({ broker, case: name, events: count, seconds });
+  const key = `${broker} ${name}`;
+  cpuPerEvent.set(key, [...(cpuPerEvent.get(key) ?? []), micros]);
   console.log(
     `${broker.padEnd(9)} ${name.padEnd(44)} ${String(count).padStart(7)} events ` +
       `${Math.round(count / seconds)
         .toLocaleString('en-US')
-        .padStart(9)} /s`,
+        .padStart(9)} /s  ${micros.toFixed(0).padStart(4)} µs CPU/event  load ` +
+      os.loadavg()[0]!.toFixed(1),
   );
 
   return count / seconds;
@@ -578,6 +588,13 @@ function report(): void {
         `${percent(unkeyed / noopUnkeyed, false)} ${percent(keyed / noopKeyed, false)} ` +
         `${Math.round(raw).toLocaleString('en-US')}/s`,
     );
+  }
+
+  console.log(
+    "\nthis process's CPU per event, median over the rounds (µs; the HTTP receiver not included)",
+  );
+  for (const [key, values] of cpuPerEvent) {
+    console.log(`${key.padEnd(60)} ${median(values).toFixed(0).padStart(5)}`);
   }
 }
 
