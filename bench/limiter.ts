@@ -1,5 +1,6 @@
 // The limiter benchmark: our limiter against p-limit, p-queue, fastq, @henrygd/queue, a
-// hand-rolled pool and the broken Promise.race pattern, one after the other in one process.
+// hand-rolled pool and the broken Promise.race pattern, in one process, in interleaved rounds;
+// each row is the median of its runs (three; one for the slow peers), with their spread.
 // Run: `npm run bench:limiter` (add `node --expose-gc` for a clean heap baseline per row, as
 // `npm run bench` does). `-- --items 200000` changes the task count; `-- --only 'ours: run'`
 // measures only the rows whose name contains the text.
@@ -38,8 +39,11 @@ async function task(i: number): Promise<number> {
 interface Row {
   name: string;
   items: number;
-  /** Wall-clock time. */
+  /** Wall-clock time (the median of the runs). */
   ms: number;
+  /** The fastest and slowest runs' wall-clock times. */
+  minMs: number;
+  maxMs: number;
   /** CPU time of the process (all threads, GC included): steadier on a busy machine. */
   cpuMs: number;
   peakMb: number;
@@ -63,7 +67,7 @@ async function measure(name: string, items: number, body: () => Promise<unknown>
   const ms = performance.now() - started;
   const cpuMs = cpuNow() - cpuStarted;
   sample();
-  const row = { name, items, ms, cpuMs, peakMb: (peak - baseline) / 2 ** 20 };
+  const row = { name, items, ms, minMs: ms, maxMs: ms, cpuMs, peakMb: (peak - baseline) / 2 ** 20 };
   console.log(
     `  ${name}: ${ms.toFixed(0)} ms (cpu ${cpuMs.toFixed(0)} ms), ` +
       `peak heap +${row.peakMb.toFixed(1)} MB`,
@@ -72,22 +76,27 @@ async function measure(name: string, items: number, body: () => Promise<unknown>
   return row;
 }
 
-/** The best (fastest) of `times` runs, with the largest peak seen. */
-async function best(
-  name: string,
-  times: number,
-  items: number,
-  body: () => Promise<unknown>,
-): Promise<Row> {
-  const rows: Row[] = [];
-  for (let run = 0; run < times; run += 1) rows.push(await measure(name, items, body));
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** One row from several runs: median times, their spread, the largest peak seen. */
+function summarize(runs: Row[]): Row {
+  const first = runs[0] as Row;
 
   return {
-    name,
-    items,
-    ms: Math.min(...rows.map((row) => row.ms)),
-    cpuMs: Math.min(...rows.map((row) => row.cpuMs)),
-    peakMb: Math.max(...rows.map((row) => row.peakMb)),
+    name: first.name,
+    items: first.items,
+    ms: median(runs.map((row) => row.ms)),
+    minMs: Math.min(...runs.map((row) => row.ms)),
+    maxMs: Math.max(...runs.map((row) => row.ms)),
+    cpuMs: median(runs.map((row) => row.cpuMs)),
+    peakMb: Math.max(...runs.map((row) => row.peakMb)),
   };
 }
 
@@ -226,13 +235,24 @@ async function main(): Promise<void> {
   const warm = indices.slice(0, 20_000);
   for (const contender of selected) await contender.body(warm);
 
-  const rows: Row[] = [];
-  for (const { name, times, body } of selected) {
-    rows.push(await best(name, times, ITEMS, () => Promise.resolve(body(indices))));
+  // Rounds, not one contender after another: each round runs every contender still due (in
+  // reverse order every other round), so that no row gains or loses from its place in the run
+  // (the heap grows and the machine's load changes as the run goes on).
+  const runs = new Map<string, Row[]>(selected.map((contender) => [contender.name, []]));
+  const rounds = Math.max(...selected.map((contender) => contender.times), 0);
+  for (let round = 0; round < rounds; round += 1) {
+    const due = selected.filter((contender) => contender.times > round);
+    if (round % 2 === 1) due.reverse();
+    for (const { name, body } of due) {
+      runs.get(name)?.push(await measure(name, ITEMS, () => Promise.resolve(body(indices))));
+    }
   }
+  const rows: Row[] = selected.map((contender) => summarize(runs.get(contender.name) ?? []));
   if (only === '' || 'broken'.includes(only)) {
     rows.push(
-      await best('broken Promise.race pattern', 1, BROKEN_ITEMS, () => broken(BROKEN_ITEMS)),
+      summarize([
+        await measure('broken Promise.race pattern', BROKEN_ITEMS, () => broken(BROKEN_ITEMS)),
+      ]),
     );
   }
 
@@ -240,16 +260,16 @@ async function main(): Promise<void> {
   const poolRow = byName.get('hand-rolled pool') ?? (rows[0] as Row);
   const perTask = (row: Row, field: 'ms' | 'cpuMs'): number => (row[field] * 1e6) / row.items;
   console.log(
-    `\n| row | items | time (ms) | CPU (ms) | ns/task | peak heap growth (MB) | time / pool | ` +
-      `CPU / pool |`,
+    `\n| row | items | time (ms) | time range (ms) | CPU (ms) | ns/task | peak heap growth (MB) | ` +
+      `time / pool | CPU / pool |`,
   );
-  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|`);
+  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|`);
   for (const row of rows) {
     const timeRatio = perTask(row, 'ms') / perTask(poolRow, 'ms');
     const cpuRatio = perTask(row, 'cpuMs') / perTask(poolRow, 'cpuMs');
     console.log(
       `| ${row.name} | ${row.items.toLocaleString('en')} | ${row.ms.toFixed(0)} | ` +
-        `${row.cpuMs.toFixed(0)} | ${perTask(row, 'ms').toFixed(0)} | ${row.peakMb.toFixed(1)} | ` +
+        `${row.minMs.toFixed(0)}–${row.maxMs.toFixed(0)} | ${row.cpuMs.toFixed(0)} | ${perTask(row, 'ms').toFixed(0)} | ${row.peakMb.toFixed(1)} | ` +
         `${timeRatio.toFixed(2)}x | ${cpuRatio.toFixed(2)}x |`,
     );
   }
