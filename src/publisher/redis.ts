@@ -2,8 +2,9 @@ import { Redis } from 'ioredis';
 import type { OutboxEvent } from '../event.js';
 import { PublishError } from './contract.js';
 import type { Publisher, PublishOptions } from './contract.js';
-import { attributeEntries, encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
-import { closedError, raceSignal, toPublishError } from './errors.js';
+import { encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
+import { abortedError, closedError, raceSignal, toPublishError } from './errors.js';
+import type { Ticket } from './in-flight.js';
 import { PublisherLifecycle } from './lifecycle.js';
 import type { CloudEventsOptions } from './cloudevents.js';
 import {
@@ -53,10 +54,14 @@ return id`;
 
 type DedupPipeline = { outboxXadd(...args: string[]): unknown };
 
+/** One publish waiting for the pipeline of its tick and for its reply. */
 interface Queued {
   args: string[];
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
+  id: string;
+  stream: string;
+  ticket: Ticket | undefined;
+  resolve: () => void;
+  reject: (error: PublishError) => void;
 }
 
 type DedupRedis = Redis & {
@@ -89,6 +94,8 @@ export class RedisPublisher implements Publisher {
   readonly #lifecycle: PublisherLifecycle;
   #checked: Promise<void> | undefined;
   #batch: Queued[] = [];
+  readonly #maxLenText: string;
+  readonly #dedupText: string;
 
   constructor(url: string | URL, options: RedisPublisherOptions = {}) {
     this.#lifecycle = new PublisherLifecycle(this.name, options.closeTimeoutMs);
@@ -101,6 +108,8 @@ export class RedisPublisher implements Publisher {
       options.dedupWindowSeconds,
       0,
     );
+    this.#maxLenText = String(this.#maxLen);
+    this.#dedupText = String(this.#dedupWindow);
     this.#source = resolveCloudEventsOptions(options.cloudEvents).source;
     const connectTimeout = positiveNumber(
       'redis.connectTimeoutMs',
@@ -153,49 +162,32 @@ export class RedisPublisher implements Publisher {
     if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
     const stream = renderTemplate(this.#routes.resolve(event.type), event);
-    const context = () => `XADD of event ${event.id} to ${stream}`;
-    let fields: string[];
+    let args: string[];
     try {
-      fields = this.#fields(event);
+      args = this.#args(stream, event);
     } catch (error) {
-      return Promise.reject(toPublishError(error, context(), 'permanent'));
+      const context = `XADD of event ${event.id} to ${stream}`;
+
+      return Promise.reject(toPublishError(error, context, 'permanent'));
     }
 
-    const reply =
-      this.#dedupWindow > 0
-        ? this.#queue([
-            stream,
-            `${stream}:dedup:${event.id}`,
-            String(this.#dedupWindow),
-            String(this.#maxLen),
-            ...fields,
-          ])
-        : this.#queue(
-            this.#maxLen > 0
-              ? [stream, 'MAXLEN', '~', String(this.#maxLen), '*', ...fields]
-              : [stream, '*', ...fields],
-          );
+    const inFlight = this.#lifecycle.inFlight;
 
-    return this.#lifecycle.inFlight.track(
-      reply,
-      options,
-      context,
-      classify,
-    ) as Promise<unknown> as Promise<void>;
+    return new Promise<void>((resolve, reject) => {
+      const queued: Queued = { args, id: event.id, stream, ticket: undefined, resolve, reject };
+      queued.ticket = inFlight.start(options, (signal) =>
+        reject(abortedError(signal, `XADD of event ${event.id} to ${stream}`)),
+      );
+      this.#batch.push(queued);
+      if (this.#batch.length === 1) process.nextTick(this.#flush);
+    });
   }
 
   /**
    * Sends the commands of one tick as one pipeline: one write for hundreds of publishes, as a
-   * client publishing in bulk would.
+   * client publishing in bulk would. Each publish settles on its own reply.
    */
-  #queue(args: string[]): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      this.#batch.push({ args, resolve, reject });
-      if (this.#batch.length === 1) process.nextTick(() => this.#flush());
-    });
-  }
-
-  #flush(): void {
+  readonly #flush = () => {
     const batch = this.#batch;
     this.#batch = [];
     const pipeline = this.#redis.pipeline();
@@ -204,32 +196,51 @@ export class RedisPublisher implements Publisher {
       if (dedup) (pipeline as unknown as DedupPipeline).outboxXadd(...args);
       else pipeline.xadd(...(args as [string, string]));
     }
+    const inFlight = this.#lifecycle.inFlight;
+    const settle = (queued: Queued, error: unknown) => {
+      inFlight.finish(queued.ticket!);
+      if (error === null || error === undefined) queued.resolve();
+      else {
+        const context = `XADD of event ${queued.id} to ${queued.stream}`;
+        queued.reject(toPublishError(error, context, classify(error)));
+      }
+    };
     pipeline.exec().then(
       (results) => {
-        for (const [index, item] of batch.entries()) {
-          const [error, value] = results?.[index] ?? [new Error('no reply'), undefined];
-          if (error) item.reject(error);
-          else item.resolve(value);
+        for (let index = 0; index < batch.length; index += 1) {
+          const reply = results?.[index];
+          settle(batch[index]!, reply === undefined ? new Error('no reply') : reply[0]);
         }
       },
       (error: unknown) => {
-        for (const item of batch) item.reject(error);
+        for (const queued of batch) settle(queued, error);
       },
     );
-  }
+  };
 
-  /** The stream entry: `id`, the other attributes, `datacontenttype`, headers, then `data`. */
-  #fields(event: OutboxEvent): string[] {
+  /**
+   * The command's arguments: with a dedup window, the script's keys and arguments; else the
+   * stream, `MAXLEN ~ n` when trimming, and `*`. Then the entry: `id`, the other attributes,
+   * `datacontenttype`, headers, then `data`.
+   */
+  #args(stream: string, event: OutboxEvent): string[] {
+    const args =
+      this.#dedupWindow > 0
+        ? [stream, `${stream}:dedup:${event.id}`, this.#dedupText, this.#maxLenText]
+        : this.#maxLen > 0
+          ? [stream, 'MAXLEN', '~', this.#maxLenText, '*']
+          : [stream, '*'];
     const encoded = encodeCloudEvent(event, { source: this.#source, mode: 'binary' });
-    const fields: string[] = [];
-    for (const [name, value] of attributeEntries(encoded.attributes)) fields.push(name, value);
-    fields.push('datacontenttype', encoded.contentType);
-    for (const [name, value] of Object.entries(encoded.headers)) {
-      fields.push(`header:${name}`, value);
+    const attributes = encoded.attributes as unknown as Record<string, string | undefined>;
+    for (const name in attributes) {
+      const value = attributes[name];
+      if (name !== 'datacontenttype' && value !== undefined) args.push(name, value);
     }
-    fields.push('data', encoded.body.toString('utf8'));
+    args.push('datacontenttype', encoded.contentType);
+    for (const name in encoded.headers) args.push(`header:${name}`, encoded.headers[name]!);
+    args.push('data', encoded.body.toString('utf8'));
 
-    return fields;
+    return args;
   }
 
   close(): Promise<void> {
