@@ -209,12 +209,22 @@ export class SqliteStore implements OutboxStore {
       'raw',
     );
     const rows = statement.all(params) as SqliteClaimRow[];
-    // RETURNING follows the order of the update, which is by id; sort only if it ever is not.
+    if (rows.length === 0) return { events: [], rejected: [] };
+
+    const lease = this.#statement('lease', () => sql.leaseSql(this.#table));
+    lease.run({
+      ids: JSON.stringify(rows.map((row) => row[0])),
+      token: params.token,
+      leaseUntil: params.leaseUntil,
+    });
+    // Events go out in id order; the pick is in availability order.
     if (!isSortedById(rows)) rows.sort((a, b) => a[0] - b[0]);
 
     const events: OutboxEvent[] = [];
     const rejected: RejectedRow[] = [];
     for (const row of rows) {
+      // The row was read before the lease counted this attempt.
+      row[7] += 1;
       const attempts = row[7];
       if (attempts > this.options.maxAttempts) {
         const reason =
