@@ -46,18 +46,6 @@ export class Connector<C> {
     return raceSignal(this.#attempt, signal, `connecting to ${this.#options.describe}`);
   }
 
-  /**
-   * Runs `work` on the live connection: at once when there is one (no promise of its own on
-   * that path, and the caller's signal is not read), else once it is open. Rejects as `get`
-   * does when `options.signal` aborts first.
-   */
-  use<T>(options: { readonly signal: AbortSignal }, work: (connection: C) => Promise<T>) {
-    const current = this.#current;
-    if (current !== undefined) return work(current);
-
-    return this.get(options.signal).then(work);
-  }
-
   async #open(): Promise<C> {
     try {
       const initial = this.#options.initialDelayMs ?? 100;

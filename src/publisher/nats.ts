@@ -75,6 +75,9 @@ interface Live {
   jetstream: JetStreamClient;
 }
 
+/** The JetStream acknowledgement itself is not needed: the publish resolves on it. */
+const acknowledged = (): void => undefined;
+
 /**
  * Publishes to NATS JetStream. Each publish resolves on the stream's acknowledgement; many run
  * at once on one connection. The event id is the `Nats-Msg-Id`, so the stream drops a publish it
@@ -172,7 +175,12 @@ export class NatsPublisher implements Publisher {
   publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
     if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
-    return this.#connector.use(options, (live) => this.#publishOn(live, event, options));
+    const live = this.#connector.current;
+    if (live !== undefined) return this.#publishOn(live, event, options);
+
+    return this.#connector
+      .get(options.signal)
+      .then((opened) => this.#publishOn(opened, event, options));
   }
 
   #publishOn(live: Live, event: OutboxEvent, options: PublishOptions): Promise<void> {
@@ -181,30 +189,36 @@ export class NatsPublisher implements Publisher {
     return this.#lifecycle.inFlight.track(this.#send(live, event), options, context);
   }
 
-  async #send(live: Live, event: OutboxEvent): Promise<void> {
+  #send(live: Live, event: OutboxEvent): Promise<void> {
     const subject = renderTemplate(this.#routes.resolve(event.type), event);
     if (BAD_SUBJECT.test(subject)) {
-      throw new PublishError(
-        `event ${event.id} renders the invalid NATS subject ${JSON.stringify(subject)}`,
-        'permanent',
+      return Promise.reject(
+        new PublishError(
+          `event ${event.id} renders the invalid NATS subject ${JSON.stringify(subject)}`,
+          'permanent',
+        ),
       );
     }
 
+    const failed = (error: unknown) => {
+      throw toPublishError(error, `JetStream publish of event ${event.id}`, classify(error));
+    };
     try {
       const encoded = encodeCloudEvent(event, this.#cloudEvents);
       const headers: MsgHdrs = natsHeaders();
-      for (const [name, value] of Object.entries(encoded.headers)) headers.set(name, value);
-      for (const [name, value] of Object.entries(prefixedAttributes(encoded, 'ce-'))) {
-        headers.set(name, value);
-      }
+      for (const name in encoded.headers) headers.set(name, encoded.headers[name]!);
+      const attributes = prefixedAttributes(encoded, 'ce-');
+      for (const name in attributes) headers.set(name, attributes[name]!);
       headers.set('content-type', encoded.contentType);
-      await live.jetstream.publish(subject, encoded.body, {
-        msgID: event.id,
-        headers,
-        timeout: this.#ackTimeoutMs,
-      });
+
+      return live.jetstream
+        .publish(subject, encoded.body, { msgID: event.id, headers, timeout: this.#ackTimeoutMs })
+        .then(acknowledged, failed);
     } catch (error) {
-      throw toPublishError(error, `JetStream publish of event ${event.id}`, classify(error));
+      // The client throws at once for a bad header or a payload over the server's maximum.
+      return Promise.reject(
+        toPublishError(error, `JetStream publish of event ${event.id}`, classify(error)),
+      );
     }
   }
 
