@@ -76,6 +76,13 @@ type ClaimTransaction = Database.Transaction<
   }
 >;
 
+type AckTransaction = Database.Transaction<
+  (statement: Database.Statement, bound: Record<string, unknown>, expected: number) => void
+>;
+
+/** Thrown inside an acknowledgement's transaction to roll it back: not every id applied. */
+const NOT_ALL_APPLIED = Symbol('not every id applied');
+
 /**
  * Splits the requested ids into those the database applied and those it refused. When it
  * applied as many rows as there were ids, every id was applied (a repeated id would leave fewer).
@@ -111,6 +118,7 @@ export class SqliteStore implements OutboxStore {
   readonly #listeners = new Set<() => void>();
   readonly #statements = new Map<string, Database.Statement>();
   #claimTransaction: ClaimTransaction | undefined;
+  #ackTransaction: AckTransaction | undefined;
   #unsubscribeLocal: (() => void) | undefined;
   #closed = false;
   readonly #context: operator.OperatorContext;
@@ -260,13 +268,13 @@ export class SqliteStore implements OutboxStore {
   }
 
   async complete(token: string, ids: readonly string[]): Promise<AckResult> {
-    const text = () =>
+    const text = (returning: string) =>
       this.options.retentionMs > 0
         ? `UPDATE "${this.#table}" AS o SET state = 'delivered', delivered_at = @now,
              lease_token = NULL, lease_expires_at = NULL
-           WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} RETURNING id`
+           WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} ${returning}`
         : `DELETE FROM "${this.#table}" AS o
-           WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} RETURNING id`;
+           WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} ${returning}`;
 
     return this.#ack('complete', text, token, ids, {});
   }
@@ -346,9 +354,9 @@ export class SqliteStore implements OutboxStore {
   }
 
   async release(token: string, ids: readonly string[]): Promise<AckResult> {
-    const text = () => `UPDATE "${this.#table}" AS o SET attempts = MAX(o.attempts - 1, 0),
-        lease_token = NULL, lease_expires_at = NULL
-      WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} RETURNING id`;
+    const text = (returning: string) => `UPDATE "${this.#table}" AS o
+      SET attempts = MAX(o.attempts - 1, 0), lease_token = NULL, lease_expires_at = NULL
+      WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} ${returning}`;
     const result = await this.#ack('release', text, token, ids, {});
     if (result.applied.length > 0) this.#wakeAll();
 
@@ -358,8 +366,9 @@ export class SqliteStore implements OutboxStore {
   async extendLease(token: string, ids: readonly string[], leaseMs: number): Promise<AckResult> {
     checkInteger('leaseMs', leaseMs, 1);
 
-    const text = () => `UPDATE "${this.#table}" AS o SET lease_expires_at = @now + @leaseMs
-      WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} RETURNING id`;
+    const text = (returning: string) => `UPDATE "${this.#table}" AS o
+      SET lease_expires_at = @now + @leaseMs
+      WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} ${returning}`;
 
     return this.#ack('extend', text, token, ids, { leaseMs });
   }
@@ -436,25 +445,39 @@ export class SqliteStore implements OutboxStore {
     return statement;
   }
 
+  /**
+   * Applies an acknowledgement to the ids still leased under the token. The common case, every id
+   * applied, runs the statement without `RETURNING` (which SQLite runs as a trigger program per
+   * row) and checks the count of changed rows. When the count falls short, that transaction is
+   * rolled back and the statement runs again with `RETURNING id`, to tell applied from refused.
+   */
   async #ack(
     name: string,
-    text: () => string,
+    text: (returning: string) => string,
     token: string,
     ids: readonly string[],
     extra: Record<string, unknown>,
   ): Promise<AckResult> {
     if (ids.length === 0) return { applied: [], refused: [] };
 
-    const statement = this.#statement(name, text, 'pluck');
-    const applied = this.#run(
-      () =>
-        statement.all({
-          ids: JSON.stringify(ids.map(Number)),
-          token,
-          now: this.#now(),
-          ...extra,
-        }) as number[],
+    const params = { ids: JSON.stringify(ids.map(Number)), token, now: this.#now(), ...extra };
+    const quick = this.#statement(`${name}_all`, () => text(''));
+    this.#ackTransaction ??= this.#db.transaction(
+      (statement: Database.Statement, bound: Record<string, unknown>, expected: number) => {
+        if (statement.run(bound).changes !== expected) throw NOT_ALL_APPLIED;
+      },
     );
+    const run = this.#ackTransaction;
+    try {
+      this.#run(() => run.immediate(quick, params, ids.length));
+
+      return { applied: [...ids], refused: [] };
+    } catch (error) {
+      if (error !== NOT_ALL_APPLIED) throw error;
+    }
+
+    const returning = this.#statement(name, () => text('RETURNING id'), 'pluck');
+    const applied = this.#run(() => returning.all(params) as number[]);
 
     return splitApplied(ids, applied);
   }
