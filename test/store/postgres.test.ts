@@ -240,6 +240,17 @@ describe('postgres store: specifics', () => {
       assert.match(lines, new RegExp(`Index Scan using ${table}_ready_idx`));
       assert.doesNotMatch(lines, /Sort Key/);
 
+      // The bounded claim stops its walk at the window's end: the bound is an index condition.
+      const bounded = claimSql(
+        { schema, table },
+        { policy: 'hold', types: false, excludeTypes: false, bounded: true },
+      );
+      const boundedPlan = await pool.query(`EXPLAIN ${bounded}`, [10, 10_000, randomUUID(), 40]);
+      const boundedLines = boundedPlan.rows
+        .map((row: { 'QUERY PLAN': string }) => row['QUERY PLAN'])
+        .join('\n');
+      assert.match(boundedLines, /Index Cond: .*ROW\(available_at, id\) <= ROW\(/);
+
       // The generic plan, which the store's own pools use, walks the same index.
       const client = await pool.connect();
       try {
