@@ -50,9 +50,10 @@ export interface LimiterOptions {
   classify?: Classifier;
   /**
    * At most one task in this many is timed for the run-time and queue-wait percentiles. The
-   * interval adapts: every task is timed while tasks take over 0.5 ms, fewer as they get shorter
-   * (a clock read costs about as much as a no-op task); each sample counts for the tasks it
-   * stands for. 1 times every task. Default 256.
+   * interval adapts to the rate of tasks: fewer are timed while timed tasks end less than 50 µs
+   * apart (a clock read costs about as much as a no-op task), more while they end over 0.5 ms
+   * apart, up to every task; each sample counts for the tasks it stands for. 1 times every task.
+   * Default 256.
    */
   sampleEvery?: number;
   /** Time source for timeouts, drain deadlines and statistics. Default: the system clock. */

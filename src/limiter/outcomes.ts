@@ -15,12 +15,16 @@ export function classifySafely(s: LimiterState, error: unknown): Outcome {
   }
 }
 
-export function timeRun(s: LimiterState, ms: number): void {
-  // Each sample stands for the tasks skipped since the last one. Short tasks are timed less
-  // often (a clock read costs about as much as a no-op task), long ones every time.
+/** Records a timed task's run time, `ms`, that ended at `now` (clock ms). */
+export function timeRun(s: LimiterState, ms: number, now: number): void {
+  // Each sample stands for the tasks skipped since the last one. Samples more often than one per
+  // 50 µs would cost about as much as the tasks (a clock read costs about as much as a no-op
+  // task): then fewer tasks are timed. Less often than one per 0.5 ms, more are, up to all.
   s.runTime.record(ms, s.sampleEvery);
-  if (ms < 0.05) s.sampleEvery = Math.min(s.maxSampleEvery, s.sampleEvery * 2);
-  else if (ms > 0.5 && s.sampleEvery > 1) s.sampleEvery >>= 1;
+  const gap = now - s.lastSampleAt;
+  s.lastSampleAt = now;
+  if (gap < 0.05) s.sampleEvery = Math.min(s.maxSampleEvery, s.sampleEvery * 2);
+  else if (gap > 0.5 && s.sampleEvery > 1) s.sampleEvery >>= 1;
   if (s.adaptive?.onRunTime(ms, s.active) === true) {
     limitChanged(s, s.current, 'latency');
   }

@@ -185,7 +185,7 @@ export function countOutcome(
 ): void {
   if ((flags & SAMPLED) !== 0) {
     const now = s.clock.now();
-    timeRun(s, now - (started >= 0 ? started : (task.x?.startedAt ?? now)));
+    timeRun(s, now - (started >= 0 ? started : (task.x?.startedAt ?? now)), now);
   }
   s.processed += 1;
   let outcome: Outcome = 'ignore';

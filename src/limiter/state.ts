@@ -54,6 +54,8 @@ export class LimiterState {
   /** No keys, no adaptive limit: runAll workers may pass the gate (see updateGate). */
   readonly plain: boolean;
   sampleCountdown = 1;
+  /** When the last timed task ended, clock ms. */
+  lastSampleAt = -Infinity;
 
   /** Waiting tasks without per-key limits (with them, the lanes of `keys`). */
   readonly queue = new TaskList();
