@@ -34,6 +34,7 @@ import { callSafely, subscribeWake } from '../wake.js';
 import { WakeListener } from './listener.js';
 import { migratePostgres, wakeChannel, type PgNames } from './migrations.js';
 import * as operator from './operator.js';
+import { ownPoolConfig } from './pool-config.js';
 import {
   RAW_JSON_TYPES,
   clientConfig,
@@ -65,6 +66,16 @@ export interface PostgresStoreOptions extends CommonStoreOptions {
    * docs/store.md) unless the connection string sets `options` itself.
    */
   poolSize?: number;
+  /**
+   * Whether the pool the store creates waits for each of its own commits to reach the disk
+   * (claims, acknowledgements, retries, dead letters, operator actions). Default `false`: its
+   * sessions run with `synchronous_commit = off`, which saves a WAL flush per claim and per
+   * acknowledgement. Nothing is lost on a database crash: the events were written by the
+   * producers' own, durable transactions; what the crash may undo is the last fraction of a
+   * second of the store's bookkeeping, so some events come back and are delivered again (at
+   * least once, as after a dispatcher crash). Set `true` to keep such repeats to the minimum.
+   */
+  synchronousCommit?: boolean;
   /** The schema of the outbox tables. Default `public`. */
   schema?: string;
   /**
@@ -126,16 +137,13 @@ export class PostgresStore implements OutboxStore {
       this.#pool = options.pool;
       this.#ownsPool = false;
     } else if (typeof options.connectionString === 'string') {
-      this.#pool = new pg.Pool({
-        connectionString: options.connectionString,
-        max: checkInteger('poolSize', options.poolSize ?? 10, 1),
-        // The claim's estimated cost passes `jit_above_cost` on large or keyed claims, and
-        // compiling it costs 15-20 ms per execution, more than the claim itself. PostgreSQL
-        // would plan the claim afresh each time (its generic plan looks costly, as `LIMIT $1`
-        // is taken to reach a tenth of the rows); the generic plan is the same index walk and
-        // saves about 0.3 ms per claim. Only the named statements (claim, acks) are affected.
-        options: '-c jit=off -c plan_cache_mode=force_generic_plan',
-      });
+      this.#pool = new pg.Pool(
+        ownPoolConfig(
+          options.connectionString,
+          checkInteger('poolSize', options.poolSize ?? 10, 1),
+          options.synchronousCommit === true,
+        ),
+      );
       // An idle connection dropped by a server restart must not crash the process.
       this.#pool.on('error', () => undefined);
       this.#ownsPool = true;
