@@ -81,8 +81,6 @@ export class ClaimRoom {
       return this.reserved > 0 ? this.#returned : this.limiter.onRoom();
     }
 
-    if (this.reserved > 0 && room <= 0) return this.#returned;
-
     this.#wanted = Math.max(room + 1, this.floor);
 
     return new Promise((resolve) => {
