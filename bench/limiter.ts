@@ -260,8 +260,8 @@ async function main(): Promise<void> {
   const poolRow = byName.get('hand-rolled pool') ?? (rows[0] as Row);
   const perTask = (row: Row, field: 'ms' | 'cpuMs'): number => (row[field] * 1e6) / row.items;
   console.log(
-    `\n| row | items | time (ms) | time range (ms) | CPU (ms) | ns/task | peak heap growth (MB) | ` +
-      `time / pool | CPU / pool |`,
+    `\n| row | items | time (ms) | time range (ms) | CPU (ms) | ns/task | ` +
+      `peak heap growth (MB) | time / pool | CPU / pool |`,
   );
   console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|`);
   for (const row of rows) {
@@ -269,7 +269,8 @@ async function main(): Promise<void> {
     const cpuRatio = perTask(row, 'cpuMs') / perTask(poolRow, 'cpuMs');
     console.log(
       `| ${row.name} | ${row.items.toLocaleString('en')} | ${row.ms.toFixed(0)} | ` +
-        `${row.minMs.toFixed(0)}–${row.maxMs.toFixed(0)} | ${row.cpuMs.toFixed(0)} | ${perTask(row, 'ms').toFixed(0)} | ${row.peakMb.toFixed(1)} | ` +
+        `${row.minMs.toFixed(0)}–${row.maxMs.toFixed(0)} | ${row.cpuMs.toFixed(0)} | ` +
+        `${perTask(row, 'ms').toFixed(0)} | ${row.peakMb.toFixed(1)} | ` +
         `${timeRatio.toFixed(2)}x | ${cpuRatio.toFixed(2)}x |`,
     );
   }
