@@ -44,6 +44,7 @@ export function prepare(s: LimiterState, task: Task, options: RunOptions): boole
   return true;
 }
 
+/** A new task (or a parked one retried): starts it if it may, else queues or parks it. */
 export function admit(s: LimiterState, task: Task, key: string | undefined): void {
   let lane: KeyState | null = null;
   if (s.keys !== null) {
@@ -75,6 +76,7 @@ export function admit(s: LimiterState, task: Task, key: string | undefined): voi
   enqueue(s, task, lane);
 }
 
+/** Refuses a task that was never queued, with `error`. */
 export function refuseNew(s: LimiterState, task: Task, error: Error): void {
   s.rejected += 1;
   if (task.key !== null) s.keys?.forgetIfIdle(task.key);
@@ -83,6 +85,7 @@ export function refuseNew(s: LimiterState, task: Task, error: Error): void {
   refuse(task, error);
 }
 
+/** Queues a task that cannot start, under the overflow policy when the queue is full. */
 export function enqueue(s: LimiterState, task: Task, lane: KeyState | null): void {
   if (s.queued >= s.maxQueued) {
     if (s.overflow === 'reject' || (s.overflow === 'drop-oldest' && s.queued === 0)) {
@@ -103,6 +106,7 @@ export function enqueue(s: LimiterState, task: Task, lane: KeyState | null): voi
   pushQueued(s, task, lane);
 }
 
+/** Appends a task to the global queue or to its key's lane. */
 export function pushQueued(s: LimiterState, task: Task, lane: KeyState | null): void {
   task.flags |= QUEUED;
   s.gate.carry = false;
@@ -112,6 +116,7 @@ export function pushQueued(s: LimiterState, task: Task, lane: KeyState | null): 
   s.queued += 1;
 }
 
+/** Refuses the oldest waiting task (of the busiest key, with per-key limits). */
 export function dropOldest(s: LimiterState): void {
   const victim = s.keys === null ? s.queue.head : (s.keys.busiest()?.list.head ?? null);
   if (victim === null) return;
@@ -141,6 +146,7 @@ export function unlink(s: LimiterState, task: Task): void {
   if (s.queued === 0) updateGate(s);
 }
 
+/** A queue time shared by the tasks queued in the current synchronous burst. */
 export function newStamp(s: LimiterState): Stamp {
   const stamp = { at: s.clock.now() };
   s.burstStamp = stamp;
@@ -149,6 +155,7 @@ export function newStamp(s: LimiterState): Stamp {
   return stamp;
 }
 
+/** Opens or closes the gate through which runAll workers keep their slot. */
 export function updateGate(s: LimiterState): void {
   // A lowered limit never lets a worker carry on: the slot must go back so that `active`
   // falls to the new limit.
@@ -160,6 +167,7 @@ export function updateGate(s: LimiterState): void {
     (s.breaker === null || s.breaker.state === 'closed');
 }
 
+/** A breaker permit (PERMIT or PROBE), or 0 while the breaker refuses. */
 export function takePermit(s: LimiterState): number {
   const permit = (s.breaker as CircuitBreaker).acquire();
 

@@ -1,6 +1,6 @@
 // The runAll workers' way through the limiter: taking a slot, and keeping it from one item to
 // the next while nobody else waits for one.
-import { admit } from './admission.js';
+import { admit, takePermit } from './admission.js';
 import { ShuttingDownError } from './errors.js';
 import type { KeyState } from './keyed-queue.js';
 import { countOutcome, finishTask, startTask } from './settlement.js';
@@ -8,7 +8,6 @@ import { catchRefusal, refusal, resetRefusal } from './promises.js';
 import type { LimiterState } from './state.js';
 import { PERMIT, RUNNING, SAMPLED, WAITER } from './task.js';
 import type { Task, TaskExtra } from './task.js';
-import { takePermit } from './admission.js';
 
 /** A runAll worker asks for a slot: true = started, false = queued, an Error = refused. */
 export function beginWaiter(s: LimiterState, node: Task, key: string | undefined): boolean | Error {

@@ -134,6 +134,7 @@ export function listenToBreaker(s: LimiterState): void {
   s.breaker?.on('circuit-breaker:closed', s.breakerListeners.closed);
 }
 
+/** Unsubscribes the limiter from its breaker (after a drain). */
 export function detachBreaker(s: LimiterState): void {
   s.breaker?.off('circuit-breaker:opened', s.breakerListeners.opened);
   s.breaker?.off('circuit-breaker:half-open', s.breakerListeners.halfOpen);

@@ -7,6 +7,7 @@ import type { LimiterState } from './state.js';
 import { PERMIT, PROBE } from './task.js';
 import { emitSafely } from './waiters.js';
 
+/** The outcome of a failure; a classifier that throws counts as a failure. */
 export function classifySafely(s: LimiterState, error: unknown): Outcome {
   try {
     return s.classify(error);
@@ -49,6 +50,7 @@ export function recordOutcome(s: LimiterState, flags: number, outcome: Outcome):
   }
 }
 
+/** The limit may have moved: updates the gate, emits, and starts what may start. */
 export function limitChanged(s: LimiterState, previous: number, reason: LimitChangeReason): void {
   s.current = s.adaptive?.limit ?? s.current;
   updateGate(s);

@@ -28,6 +28,7 @@ export function resetRefusal(): void {
   refusal = undefined;
 }
 
+/** A promise rejected with `error`. */
 export function rejected(error: unknown): Promise<never> {
   return Promise.reject(error);
 }
@@ -41,6 +42,7 @@ export function refuse(task: Task, error: unknown): void {
   resolve((task.flags & WAITER) !== 0 ? error : rejected(error));
 }
 
+/** Does nothing: a placeholder callback. */
 export function noop(): void {}
 
 /** One slot's loop of run() tasks (see `runTasks`), and a node of the list of live runners. */

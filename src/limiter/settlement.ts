@@ -23,6 +23,7 @@ import type { Task } from './task.js';
 import { notify } from './waiters.js';
 import { onTimeout } from './interrupts.js';
 
+/** Starts a task on a slot: a runAll worker is told, a run() task gets a runner. */
 export function startTask(s: LimiterState, task: Task, permit: number): void {
   const started = activate(s, task, permit);
   if ((task.flags & WAITER) !== 0) {
@@ -201,6 +202,7 @@ export function countOutcome(
   if ((flags & RECORDED) === 0) recordOutcome(s, flags, outcome);
 }
 
+/** Stops a task's own timer and its abort listener. */
 export function clearExtra(s: LimiterState, task: Task, extra: TaskExtra): void {
   if (extra.timer !== undefined) {
     s.clock.clearTimeout(extra.timer);
@@ -209,6 +211,7 @@ export function clearExtra(s: LimiterState, task: Task, extra: TaskExtra): void 
   detach(s, task);
 }
 
+/** Removes the listener a task put on its caller's signal. */
 export function detach(s: LimiterState, task: Task): void {
   const extra = task.x;
   if (extra === null || extra.onAbort === undefined) return;

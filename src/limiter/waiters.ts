@@ -41,12 +41,14 @@ export function emitSafely<K extends keyof LimiterEvents>(
   }
 }
 
+/** Resolves when nothing runs and nothing waits. */
 export function whenIdle(s: LimiterState): Promise<void> {
   if (isIdle(s)) return Promise.resolve();
 
   return new Promise((resolve) => (s.idleWaiters ??= []).push(resolve));
 }
 
+/** Resolves when a task would start at once, or once the limiter drains. */
 export function whenRoom(s: LimiterState): Promise<void> {
   if (s.available > 0 || s.closed) return Promise.resolve();
 
