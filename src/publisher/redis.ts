@@ -54,6 +54,12 @@ return id`;
 
 type DedupPipeline = { outboxXadd(...args: string[]): unknown };
 
+/**
+ * Commands sent as one pipeline at most: a burst of publishes goes out in chunks, so that Redis
+ * works on the first while the next are encoded, and their replies come back in turn.
+ */
+const PIPELINE_CHUNK = 100;
+
 /** One publish waiting for the pipeline of its tick and for its reply. */
 interface Queued {
   args: string[];
@@ -178,8 +184,9 @@ export class RedisPublisher implements Publisher {
       queued.ticket = inFlight.start(options, (signal) =>
         reject(abortedError(signal, `XADD of event ${event.id} to ${stream}`)),
       );
-      this.#batch.push(queued);
-      if (this.#batch.length === 1) process.nextTick(this.#flush);
+      const size = this.#batch.push(queued);
+      if (size === 1) process.nextTick(this.#flush);
+      else if (size === PIPELINE_CHUNK) this.#flush();
     });
   }
 
@@ -189,6 +196,8 @@ export class RedisPublisher implements Publisher {
    */
   readonly #flush = () => {
     const batch = this.#batch;
+    if (batch.length === 0) return;
+
     this.#batch = [];
     const pipeline = this.#redis.pipeline();
     const dedup = this.#dedupWindow > 0;
