@@ -46,6 +46,22 @@ export class Connector<C> {
     return raceSignal(this.#attempt, signal, `connecting to ${this.#options.describe}`);
   }
 
+  /**
+   * Calls `send(connection, event, options)` on the live connection: at once when connected
+   * (no closure, no extra promise: this is every publish's path), else once it is opened;
+   * rejects at once when `options.signal` aborts while opening.
+   */
+  send<E, O extends { readonly signal?: AbortSignal | undefined }>(
+    send: (connection: C, event: E, options: O) => Promise<void>,
+    event: E,
+    options: O,
+  ): Promise<void> {
+    const live = this.#current;
+    if (live !== undefined) return send(live, event, options);
+
+    return this.get(options.signal).then((opened) => send(opened, event, options));
+  }
+
   async #open(): Promise<C> {
     try {
       const initial = this.#options.initialDelayMs ?? 100;

@@ -139,13 +139,12 @@ export class MqttPublisher implements Publisher {
   publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
     if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
-    const live = this.#connector.current;
-    if (live !== undefined) return this.#publishOn(live, event, options);
-
-    return this.#connector
-      .get(options.signal)
-      .then((opened) => this.#publishOn(opened, event, options));
+    return this.#connector.send(this.#sendOn, event, options);
   }
+
+  /** `#publishOn`, bound once for the connector. */
+  readonly #sendOn = (live: Live, event: OutboxEvent, options: PublishOptions): Promise<void> =>
+    this.#publishOn(live, event, options);
 
   /**
    * Sends on `live` once there is room in its window (at once, or when an earlier publish is
