@@ -58,10 +58,7 @@ export function carryOn(
     creditSuccesses(s, 1);
     if (--s.sampleCountdown > 0) return true;
 
-    s.sampleCountdown = s.sampleEvery;
-    node.flags |= SAMPLED;
-    (node.x as TaskExtra).startedAt = s.clock.now();
-    s.queueWait.record(0, s.sampleEvery);
+    timeCarried(s, node);
 
     return true;
   }
@@ -85,12 +82,7 @@ export function carryOn(
     return false;
   }
   node.flags = WAITER | RUNNING | PERMIT;
-  if (--s.sampleCountdown <= 0) {
-    s.sampleCountdown = s.sampleEvery;
-    node.flags |= SAMPLED;
-    (node.x as TaskExtra).startedAt = s.clock.now();
-    s.queueWait.record(0, s.sampleEvery);
-  }
+  if (--s.sampleCountdown <= 0) timeCarried(s, node);
 
   return true;
 }
@@ -136,14 +128,20 @@ export function carryOnTo(
     keys.finished(from);
   }
   node.flags = WAITER | RUNNING | PERMIT;
-  if (--s.sampleCountdown <= 0) {
-    s.sampleCountdown = s.sampleEvery;
-    node.flags |= SAMPLED;
-    (node.x as TaskExtra).startedAt = s.clock.now();
-    s.queueWait.record(0, s.sampleEvery);
-  }
+  if (--s.sampleCountdown <= 0) timeCarried(s, node);
 
   return true;
+}
+
+/**
+ * The sampling countdown ran out on a node that keeps its slot: times its next item (it waited
+ * for no slot, so its queue wait is 0) and restarts the countdown.
+ */
+function timeCarried(s: LimiterState, node: Task): void {
+  s.sampleCountdown = s.sampleEvery;
+  node.flags |= SAMPLED;
+  (node.x as TaskExtra).startedAt = s.clock.now();
+  s.queueWait.record(0, s.sampleEvery);
 }
 
 /** Counts `count` successes of runAll items that passed the gate. */
