@@ -12,11 +12,12 @@ export class ClaimRoom {
   reserved = 0;
 
   #settled: (() => void) | undefined;
-  /** A loop waiting for `#wanted` of room, woken by the event or the claim that frees it. */
+  /**
+   * A loop waiting for `#wanted` of room, woken by the event or the claim that frees it (any
+   * finished event or returned claim while the breaker is not closed).
+   */
   #waiter: (() => void) | undefined;
   #wanted = 1;
-  #resolveReturned: () => void = () => undefined;
-  #returned = new Promise<void>((resolve) => (this.#resolveReturned = resolve));
 
   constructor(
     private readonly limiter: ConcurrencyLimiter,
@@ -55,9 +56,6 @@ export class ClaimRoom {
   returned(count: number): void {
     this.reserved -= count;
     this.#wake();
-    const resolve = this.#resolveReturned;
-    this.#returned = new Promise((next) => (this.#resolveReturned = next));
-    resolve();
   }
 
   /** A claimed event starts in the limiter. */
@@ -77,9 +75,8 @@ export class ClaimRoom {
 
   /** Resolves when the room may have grown past `room` (or the breaker lets probes through). */
   change(room: number): Promise<void> {
-    if (this.#breakerState() !== 'closed') {
-      return this.reserved > 0 ? this.#returned : this.limiter.onRoom();
-    }
+    // With the breaker open or probing and no claim in progress, only the breaker brings room.
+    if (this.#breakerState() !== 'closed' && this.reserved === 0) return this.limiter.onRoom();
 
     this.#wanted = Math.max(room + 1, this.floor);
 
