@@ -362,18 +362,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
 
   /** Publishes one claimed event through the limiter and records its outcome. Never rejects. */
   async #dispatch(event: OutboxEvent, batch: Batch): Promise<void> {
-    const started = performance.now();
-    let outcome: EventOutcome;
-    try {
-      await this.limiter.run(this.#publishTask(event), {
-        key: event.key ?? undefined,
-        item: event,
-      });
-      outcome = { kind: 'delivered', durationMs: performance.now() - started };
-    } catch (error) {
-      outcome = this.#failed(event, error, performance.now() - started);
-    }
-
+    const outcome = await this.processEvent(event);
     try {
       this.#gate.leave(event.type);
       this.#outcomes.record(event, batch, outcome);
