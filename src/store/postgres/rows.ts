@@ -4,14 +4,21 @@ import pg from 'pg';
 import { toRaw, type DbEventRow } from '../decode.js';
 import { redactUrl } from '../errors.js';
 
-/** Node-postgres returns `json` columns parsed; the store reads them as text to check them. */
+/**
+ * Node-postgres returns `json` columns parsed; the store reads them as text to check them. A
+ * `bigint` comes back as its text too, without the default parser's per-value pattern test.
+ */
 export const RAW_JSON_TYPES = {
   getTypeParser(oid: number, format?: string) {
-    if (oid === 114) return (value: string) => value;
+    if (oid === JSON_OID || oid === INT8_OID) return asText;
 
     return pg.types.getTypeParser(oid, format as 'text');
   },
 } as pg.CustomTypesConfig;
+
+const JSON_OID = 114;
+const INT8_OID = 20;
+const asText = (value: string) => value;
 
 /** A PostgreSQL outbox row: the `bigint` id comes back as text. */
 export interface PgEventRow extends DbEventRow {

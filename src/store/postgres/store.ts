@@ -19,7 +19,7 @@ import type {
   RejectedRow,
 } from '../contract.js';
 import type { OutboxEvent } from '../../event.js';
-import { decodeRow } from '../decode.js';
+import { decodeColumns } from '../decode.js';
 import { StoreUnavailableError, isPgConnectionError } from '../errors.js';
 import {
   checkClaimOptions,
@@ -41,7 +41,6 @@ import {
   compareIds,
   describeTarget,
   statementName,
-  toRaw,
   type PgEventRow,
 } from './rows.js';
 import * as sql from './sql.js';
@@ -228,11 +227,11 @@ export class PostgresStore implements OutboxStore {
         continue;
       }
 
-      const decoded = decodeRow(toRaw(row), this.options.maxPayloadBytes);
-      if (decoded.ok) {
-        events.push(decoded.event);
+      const decoded = decodeColumns(row, this.options.maxPayloadBytes);
+      if (typeof decoded === 'string') {
+        unreadable.push({ id: row.id, reason: decoded });
       } else {
-        unreadable.push({ id: row.id, reason: decoded.reason });
+        events.push(decoded);
       }
     }
 
