@@ -213,15 +213,18 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
    */
   async processEvent(
     event: OutboxEvent,
-    options: { signal?: AbortSignal } = {},
+    options?: { signal?: AbortSignal },
   ): Promise<EventOutcome> {
     const started = performance.now();
+    const signal = options?.signal;
     try {
-      await this.limiter.run(this.#publishTask(event), {
-        key: event.key ?? undefined,
-        signal: options.signal,
-        item: event,
-      });
+      // Without a key or a signal the limiter needs no options (and no per-task extras).
+      await this.limiter.run(
+        this.#publishTask(event),
+        event.key === null && signal === undefined
+          ? undefined
+          : { key: event.key ?? undefined, signal },
+      );
 
       return { kind: 'delivered', durationMs: performance.now() - started };
     } catch (error) {
@@ -347,11 +350,17 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     if (events.length === 0) return;
 
     const batch = this.#outcomes.batch(token, events.length);
+    const gated = this.#gate.enabled;
+    let lastType: string | undefined;
     for (const event of events) {
-      this.#watch.noteType(event.type);
+      if (event.type !== lastType) {
+        lastType = event.type;
+        this.#watch.noteType(lastType);
+      }
+
       if (this.#stopController.signal.aborted) {
         this.#outcomes.record(event, batch, { kind: 'unstarted', reason: 'dispatcher stopping' });
-      } else if (!this.#gate.tryEnter(event.type)) {
+      } else if (gated && !this.#gate.tryEnter(event.type)) {
         this.#outcomes.record(event, batch, { kind: 'unstarted', reason: 'type limit reached' });
       } else {
         this.#room.started();
@@ -364,7 +373,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
   async #dispatch(event: OutboxEvent, batch: Batch): Promise<void> {
     const outcome = await this.processEvent(event);
     try {
-      this.#gate.leave(event.type);
+      if (this.#gate.enabled) this.#gate.leave(event.type);
       this.#outcomes.record(event, batch, outcome);
     } catch (error) {
       this.#logger.error({ id: event.id, error: safeMessage(error) }, 'outcome not recorded');
