@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { OutboxDispatcher } from '../../src/dispatcher/index.js';
+import type { OutboxEvent } from '../../src/event.js';
 import { PublishError } from '../../src/publisher/contract.js';
 import { RecordingPublisher, firstDeliveriesInOrder, pgOutbox, sleep, waitFor } from './helpers.js';
 
@@ -414,6 +415,50 @@ test('several claimers keep claims in flight together and still keep key order',
     assert.ok(firstDeliveriesInOrder(publisher.delivered));
     assert.ok(publisher.maxActive <= 5);
     assert.equal(await outbox.count(), 0);
+  } finally {
+    await dispatcher.stop();
+    await outbox.drop();
+  }
+});
+
+test('processEvent keeps one event at a time per key and stops at its signal', async () => {
+  const outbox = await pgOutbox();
+  const publisher = new RecordingPublisher();
+  publisher.behaviour = (_event, signal) => sleep(30, signal);
+  const dispatcher = new OutboxDispatcher({ store: outbox.store, publisher, concurrency: 10 });
+  const event = (id: string, key: string | null): OutboxEvent => ({
+    id,
+    type: 'order.created',
+    key,
+    payload: { id },
+    headers: {},
+    createdAt: new Date(),
+    availableAt: new Date(),
+    attempts: 1,
+    lastError: null,
+  });
+  try {
+    const events = [event('1', 'a'), event('2', 'a'), event('3', null), event('4', null)];
+    const outcomes = await Promise.all(events.map((one) => dispatcher.processEvent(one)));
+
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.kind),
+      ['delivered', 'delivered', 'delivered', 'delivered'],
+    );
+    // The two events of key `a` ran one after the other, beside the two unkeyed ones.
+    assert.equal(publisher.maxActive, 3);
+    assert.deepEqual(
+      publisher.delivered.filter((one) => one.key === 'a').map((one) => one.id),
+      ['1', '2'],
+    );
+
+    const controller = new AbortController();
+    const aborted = dispatcher.processEvent(event('5', null), { signal: controller.signal });
+    controller.abort();
+    const outcome = await aborted;
+
+    assert.equal(outcome.kind, 'retry');
+    assert.ok(!publisher.delivered.some((one) => one.id === '5'), 'the aborted event went out');
   } finally {
     await dispatcher.stop();
     await outbox.drop();
