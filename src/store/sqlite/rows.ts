@@ -8,7 +8,8 @@ export interface SqliteEventRow extends DbEventRow {
 
 /**
  * A claimed row as the claim statement returns it in raw mode: the values of `COLUMNS`, in that
- * order, without an object per row.
+ * order, without an object per row. The statement appends the availability and id it merged its
+ * two walks on, which nothing reads.
  */
 export type SqliteClaimRow = [
   id: number,

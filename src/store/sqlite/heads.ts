@@ -1,0 +1,118 @@
+/**
+ * The heads of the keys of the SQLite outbox. `<table>_heads` holds one row per key with pending
+ * events: the event whose turn it is (its id, and its `available_at` so that heads can be walked
+ * in availability order). A claim hands out a keyed event only when it is its key's head, and it
+ * walks the heads instead of the keyed backlog, so it never reads the events waiting behind one.
+ *
+ * Triggers on the outbox table keep the heads, so that they stay right whoever writes the rows (a
+ * producer's plain `INSERT` from any language, an operator's `DELETE`); SQLite's single writer
+ * makes each step exact, as no other transaction can change the key's rows in between. The heads
+ * live in their own small table rather than in a column of the outbox row: passing the turn then
+ * rewrites a few entries on a handful of pages instead of the next event's whole row, wherever
+ * in the table that row lies.
+ *
+ * - An inserted keyed event becomes the head when its key has none.
+ * - When the head leaves `pending` (deleted on completion, delivered, dead-lettered), the turn
+ *   passes to the key's pending event with the lowest id.
+ * - The head keeps its turn while it is leased, after a release, and while it waits for a retry:
+ *   that is what holds back the later events of its key. A retry's new `available_at` is copied.
+ * - An event that becomes pending again (a requeued dead event) takes the turn when its key has
+ *   no head, or when the head comes later and has not been claimed since it became pending.
+ *   Otherwise it waits for the head to leave, after which the lowest id goes first.
+ */
+
+/** The heads table, for the outbox table's bare name. */
+export function headsTable(table: string): string {
+  return `"${table}_heads"`;
+}
+
+/** The key's pending event with the lowest id other than `self`, from the covering key index. */
+function nextPending(t: string, key: string, self: string, column: string): string {
+  return `(SELECT p.${column} FROM ${t} p
+    WHERE p.key = ${key} AND p.key IS NOT NULL AND p.state = 'pending' AND p.id <> ${self}
+    ORDER BY p.id LIMIT 1)`;
+}
+
+/**
+ * Passes the turn of the key of the event `old`, which has just left `pending`, if it was the
+ * head: to the key's pending event with the lowest id. `changes()` is the count of the trigger's
+ * own `DELETE`, one when `old` was the head.
+ */
+function passTurn(t: string, heads: string): string {
+  return `DELETE FROM ${heads} WHERE available_at = old.available_at AND id = old.id;
+      INSERT OR IGNORE INTO ${heads} (available_at, id)
+      SELECT p.available_at, p.id FROM ${t} p
+      WHERE changes() > 0 AND p.key = old.key AND p.key IS NOT NULL AND p.state = 'pending'
+        AND p.id <> old.id
+      ORDER BY p.id LIMIT 1;`;
+}
+
+/** The heads table and the triggers that keep it, for the outbox table's bare name. */
+export function headsSql(table: string): string {
+  const t = `"${table}"`;
+  const heads = headsTable(table);
+  const next = (column: string) => nextPending(t, 'new.key', 'new.id', column);
+
+  return `
+    CREATE TABLE IF NOT EXISTS ${heads} (
+      available_at INTEGER NOT NULL,
+      id INTEGER NOT NULL,
+      PRIMARY KEY (available_at, id)
+    ) WITHOUT ROWID;
+
+    CREATE TRIGGER IF NOT EXISTS "${table}_head_insert" AFTER INSERT ON ${t}
+    WHEN new.key IS NOT NULL AND new.state = 'pending' AND ${next('id')} IS NULL
+    BEGIN
+      INSERT OR IGNORE INTO ${heads} (available_at, id) VALUES (new.available_at, new.id);
+    END;
+
+    CREATE TRIGGER IF NOT EXISTS "${table}_head_delete" AFTER DELETE ON ${t}
+    WHEN old.key IS NOT NULL AND old.state = 'pending'
+    BEGIN
+      ${passTurn(t, heads)}
+    END;
+
+    CREATE TRIGGER IF NOT EXISTS "${table}_head_leave" AFTER UPDATE OF state ON ${t}
+    WHEN old.key IS NOT NULL AND old.state = 'pending' AND new.state <> 'pending'
+    BEGIN
+      ${passTurn(t, heads)}
+    END;
+
+    CREATE TRIGGER IF NOT EXISTS "${table}_head_return" AFTER UPDATE OF state ON ${t}
+    WHEN new.key IS NOT NULL AND new.state = 'pending' AND old.state <> 'pending'
+    BEGIN
+      DELETE FROM ${heads} WHERE available_at = ${next('available_at')} AND id = ${next('id')}
+        AND id > new.id AND (SELECT n.attempts FROM ${t} n WHERE n.id = ${heads}.id) = 0;
+      INSERT OR IGNORE INTO ${heads} (available_at, id)
+        SELECT new.available_at, new.id WHERE NOT EXISTS (SELECT 1 FROM ${t} p
+          JOIN ${heads} h ON h.available_at = p.available_at AND h.id = p.id
+          WHERE p.key = new.key AND p.key IS NOT NULL AND p.state = 'pending'
+            AND p.id <> new.id);
+    END;
+
+    CREATE TRIGGER IF NOT EXISTS "${table}_head_available" AFTER UPDATE OF available_at ON ${t}
+    WHEN new.key IS NOT NULL AND new.state = 'pending' AND old.state = 'pending'
+    BEGIN
+      UPDATE OR IGNORE ${heads} SET available_at = new.available_at
+      WHERE available_at = old.available_at AND id = new.id;
+    END;`;
+}
+
+/**
+ * Fills the heads table from the events already pending when it is created: per key, the event
+ * that is leased or waiting for a retry (the turn the earlier claims gave out), else the lowest
+ * pending id. `now` is the current time in milliseconds, as SQL.
+ */
+export function fillHeadsSql(table: string, now: string): string {
+  const t = `"${table}"`;
+
+  return `
+    INSERT INTO ${headsTable(table)} (available_at, id)
+    SELECT o.available_at, o.id FROM ${t} o WHERE o.id IN (
+      SELECT COALESCE(
+        (SELECT min(b.id) FROM ${t} b
+          WHERE b.key = k.key AND b.state = 'pending' AND b.attempts > 0
+            AND (b.lease_expires_at > ${now} OR b.available_at > ${now})),
+        (SELECT min(p.id) FROM ${t} p WHERE p.key = k.key AND p.state = 'pending'))
+      FROM (SELECT DISTINCT key FROM ${t} WHERE state = 'pending' AND key IS NOT NULL) k)`;
+}
