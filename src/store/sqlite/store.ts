@@ -142,10 +142,6 @@ export class SqliteStore implements OutboxStore {
 
       if (!this.#db.memory) this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
-      // Temporary storage in memory: an acknowledgement inside its transaction runs the head
-      // triggers (see heads.ts), so SQLite keeps a statement journal of the pages it changes,
-      // which past 64 KiB would otherwise go to a new temporary file at every acknowledgement.
-      this.#db.pragma('temp_store = MEMORY');
       this.#db.pragma(`busy_timeout = ${busyTimeoutMs}`);
       this.#ownsDb = true;
     } else {
