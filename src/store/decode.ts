@@ -47,7 +47,7 @@ export type Decoded = { ok: true; event: OutboxEvent } | { ok: false; reason: st
 
 export function decodeRow(row: RawEventRow, maxPayloadBytes: number): Decoded {
   const payload = readPayload(row.type, row.key, row.payload, maxPayloadBytes);
-  if (payload instanceof Unreadable) return { ok: false, reason: payload.reason };
+  if (payload === UNREADABLE) return { ok: false, reason: unreadableReason };
 
   const headers = parseHeaders(row.headers);
   if (headers === undefined) return { ok: false, reason: BAD_HEADERS };
@@ -73,7 +73,7 @@ export function decodeRow(row: RawEventRow, maxPayloadBytes: number): Decoded {
  */
 export function decodeColumns(row: DbEventRow, maxPayloadBytes: number): OutboxEvent | string {
   const payload = readPayload(row.type, row.key, row.payload, maxPayloadBytes);
-  if (payload instanceof Unreadable) return payload.reason;
+  if (payload === UNREADABLE) return unreadableReason;
 
   const headers = parseHeaders(row.headers);
   if (headers === undefined) return BAD_HEADERS;
@@ -93,37 +93,43 @@ export function decodeColumns(row: DbEventRow, maxPayloadBytes: number): OutboxE
 
 const BAD_HEADERS = 'unreadable row: headers are not a JSON object of strings';
 
-/** Why a row cannot be read; a class so that no payload value is mistaken for it. */
-class Unreadable {
-  constructor(readonly reason: string) {}
+/**
+ * What `readPayload` returns for a row it cannot read, the reason then in `unreadableReason`: no
+ * parsed payload can be this value, and telling it apart is one comparison.
+ */
+const UNREADABLE = Symbol('unreadable');
+let unreadableReason = '';
+
+function unreadable(reason: string): typeof UNREADABLE {
+  unreadableReason = reason;
+
+  return UNREADABLE;
 }
 
 /** Checks the type and key, then parses the payload text within its size limit. */
 function readPayload(type: unknown, key: unknown, text: unknown, maxPayloadBytes: number): unknown {
   if (typeof type !== 'string' || type === '') {
-    return new Unreadable('unreadable row: type is missing or empty');
+    return unreadable('unreadable row: type is missing or empty');
   }
 
   if (key !== null && typeof key !== 'string') {
-    return new Unreadable('unreadable row: key is not text');
+    return unreadable('unreadable row: key is not text');
   }
 
   if (typeof text !== 'string') {
-    return new Unreadable('unreadable row: payload is not JSON text');
+    return unreadable('unreadable row: payload is not JSON text');
   }
 
   // A UTF-16 code unit takes at most 3 bytes in UTF-8: short payloads need no byte count.
   const size = text.length * 3 <= maxPayloadBytes ? 0 : Buffer.byteLength(text, 'utf8');
   if (size > maxPayloadBytes) {
-    return new Unreadable(
-      `payload too large: ${size} bytes, the limit is ${maxPayloadBytes} bytes`,
-    );
+    return unreadable(`payload too large: ${size} bytes, the limit is ${maxPayloadBytes} bytes`);
   }
 
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    return new Unreadable(`payload is not valid JSON: ${(error as Error).message}`);
+    return unreadable(`payload is not valid JSON: ${(error as Error).message}`);
   }
 }
 
