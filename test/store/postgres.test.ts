@@ -342,6 +342,56 @@ describe('postgres store: specifics', () => {
     }
   });
 
+  it('claims after a short one take turns; one whose turn does not come runs anyway', async () => {
+    const outbox = await setup();
+    const table = tableOf(outbox);
+    const lock = `SELECT pg_advisory_lock(hashtextextended('outbox-claim:${schema}.${table}', 0))`;
+    try {
+      const first = await outbox.enqueue([{ type: 't', key: 'A', payload: 1 }]);
+      const short = await outbox.store.claim({ limit: 10, leaseMs: 10_000 });
+      assert.deepEqual(
+        short.events.map((event) => event.id),
+        first,
+      );
+
+      // Another claim holds the turn: the next claim waits for it, then runs beside it.
+      const holder = await pool.connect();
+      try {
+        await holder.query(lock);
+        const later = await outbox.enqueue([{ type: 't', key: 'B', payload: 2 }]);
+        const started = Date.now();
+        const waited = await outbox.store.claim({ limit: 10, leaseMs: 10_000 });
+        const elapsed = Date.now() - started;
+        assert.deepEqual(
+          waited.events.map((event) => event.id),
+          later,
+        );
+        assert.ok(elapsed >= 150, `the claim did not wait for its turn (${elapsed} ms)`);
+      } finally {
+        await holder.query('SELECT pg_advisory_unlock_all()');
+        holder.release();
+      }
+
+      // With the turn free, a claim in turn runs at once and leaves no transaction open.
+      const last = await outbox.enqueue([{ type: 't', key: 'C', payload: 3 }]);
+      const started = Date.now();
+      const claim = await outbox.store.claim({ limit: 10, leaseMs: 10_000 });
+      assert.deepEqual(
+        claim.events.map((event) => event.id),
+        last,
+      );
+      assert.ok(Date.now() - started < 150, 'the free turn was waited for');
+      const open = await pool.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND state LIKE 'idle in transaction%'
+           AND query LIKE '%outbox-claim:${schema}.${table}%'`,
+      );
+      assert.equal((open.rows[0] as { n: number }).n, 0);
+    } finally {
+      await outbox.dispose();
+    }
+  });
+
   it('migration 2 applies to a version 1 outbox with events in it, leases included', async () => {
     const names = { schema, table: 'outbox_v1' };
     const t = `"${schema}"."outbox_v1"`;

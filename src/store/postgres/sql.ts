@@ -13,6 +13,12 @@ const COLUMNS = `o.id, o.type, o.key, o.payload, o.headers,
 
 const BIGINT_MAX = '9223372036854775807';
 
+/**
+ * The most busy keys a claim gathers up front (see `claimSql`). A constant, so that the planner's
+ * estimate of the set stays below it and the set is always kept in a hash table.
+ */
+const BUSY_KEYS_CAP = 10_000;
+
 export const NOT_LEASED = `(o.lease_expires_at IS NULL OR o.lease_expires_at <= now())`;
 export const LEASED_BY = `o.lease_token = $2::uuid AND o.lease_expires_at > now()
   AND o.state = 'pending'`;
@@ -46,6 +52,11 @@ export interface ClaimVariant {
  * The `bounded` variant only looks at the oldest `window` available rows (its last parameter):
  * when most keys are busy, the full scan reads through the whole keyed backlog to find the few
  * free heads, and the store runs this cheaper form right after a claim that came back short.
+ *
+ * Before those index probes, a keyed row whose key has a committed lease or a pending retry is
+ * dropped through a hash of those keys, gathered once per claim (at most `BUSY_KEYS_CAP`): the
+ * events waiting behind busy keys then cost no probe. The set only repeats the busy-key check,
+ * so a partial one (past the cap) costs speed, never correctness.
  */
 export function claimSql(names: PgNames, variant: ClaimVariant): string {
   const t = qualified(names);
@@ -74,7 +85,11 @@ export function claimSql(names: PgNames, variant: ClaimVariant): string {
         AND o.type NOT IN (SELECT p.type FROM ${qualified(names, '_paused')} p)
         ${filters}
         AND (o.key IS NULL OR (
-          NOT EXISTS (SELECT 1 FROM ${t} h
+          o.key NOT IN (SELECT k.key FROM ${t} k
+            WHERE k.state = 'pending' AND k.claimed AND k.key IS NOT NULL
+              AND (k.lease_expires_at > now() OR k.available_at > now())
+            LIMIT ${BUSY_KEYS_CAP})
+          AND NOT EXISTS (SELECT 1 FROM ${t} h
             WHERE h.key = o.key AND h.id < o.id AND h.state = 'pending' AND h.key IS NOT NULL)
           AND NOT EXISTS (SELECT 1 FROM ${t} b
             WHERE b.key = o.key AND b.state = 'pending' AND b.claimed
@@ -89,6 +104,20 @@ export function claimSql(names: PgNames, variant: ClaimVariant): string {
       lease_token = $3::uuid, lease_expires_at = now() + $2::float8 * interval '1 millisecond'
     WHERE o.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING ${COLUMNS}, date_part('epoch', o.lease_expires_at) * 1000 AS lease_expires_at`;
+}
+
+/**
+ * Opens a transaction and waits, at most `waitMs`, for the outbox's claim turn: a transaction-level
+ * advisory lock, so that claims made in turn run one at a time and each sees the leases of the one
+ * before (see `PostgresStore`). Plain text, no parameters (one round trip for the three
+ * statements): the names are validated identifiers and `waitMs` an integer. A wait that runs out
+ * fails with `lock_not_available` (55P03) and leaves the transaction to be rolled back.
+ */
+export function claimTurnSql(names: PgNames, waitMs: number): string {
+  const lock = `outbox-claim:${names.schema}.${names.table}`;
+
+  return `BEGIN; SET LOCAL lock_timeout = ${Math.trunc(waitMs)};
+    SELECT pg_advisory_xact_lock(hashtextextended('${lock}', 0))`;
 }
 
 /** $1 ids, $2 token, $3 reason prefix. Gives back the attempt the claim counted. */

@@ -54,6 +54,21 @@ import { TableStatistics } from './statistics.js';
  */
 const BOUNDED_WINDOW = 4;
 
+/**
+ * Claims made after a short one (the bounded claims above) take turns, across all the stores of
+ * an outbox: when most keys are busy, concurrent claims race for the same few free heads, and
+ * each probes every candidate before it finds it taken (four claimers of 500 on 1,000 keys used
+ * three to four times the database CPU of one claimer for the same events). In turn, each claim
+ * sees the leases of the one before and drops their keys through the busy-key set. This is how
+ * long such a claim waits for its turn, in milliseconds, before it runs beside the others anyway.
+ */
+const TURN_WAIT_MS = 200;
+
+/** The SQLSTATE of a lock wait that ran past `lock_timeout`. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+type ClaimedRow = PgEventRow & { lease_expires_at: number };
+
 export interface PostgresStoreOptions extends CommonStoreOptions {
   /** A `pg` pool to use. The store never ends a pool it was given. */
   pool?: pg.Pool;
@@ -106,6 +121,7 @@ export class PostgresStore implements OutboxStore {
     release: string;
     extend: string;
     exhausted: string;
+    turn: string;
   };
   readonly #reconnect: { min: number; max: number };
   #listener: WakeListener | undefined;
@@ -167,6 +183,7 @@ export class PostgresStore implements OutboxStore {
       release: sql.releaseSql(names),
       extend: sql.extendSql(names),
       exhausted: sql.exhaustedSql(names),
+      turn: sql.claimTurnSql(names, TURN_WAIT_MS),
     };
   }
 
@@ -270,7 +287,7 @@ export class PostgresStore implements OutboxStore {
       exclude: string[] | undefined;
     },
     bounded: boolean,
-  ): Promise<(PgEventRow & { lease_expires_at: number })[]> {
+  ): Promise<ClaimedRow[]> {
     const { types, exclude } = query;
     const variant = {
       policy: this.options.deadKeyPolicy,
@@ -292,16 +309,44 @@ export class PostgresStore implements OutboxStore {
     if (exclude !== undefined) values.push(exclude);
     if (bounded) values.push(query.limit * BOUNDED_WINDOW);
 
-    const result = await this.#run(() =>
-      this.#pool.query<PgEventRow & { lease_expires_at: number }>({
-        name: statementName(text),
-        text,
-        values,
-        types: RAW_JSON_TYPES,
-      }),
-    );
+    const config = { name: statementName(text), text, values, types: RAW_JSON_TYPES };
+    const inTurn = bounded ? await this.#run(() => this.#claimInTurn(config)) : undefined;
+    if (inTurn !== undefined) return inTurn;
+
+    const result = await this.#run(() => this.#pool.query<ClaimedRow>(config));
 
     return result.rows;
+  }
+
+  /** Runs a claim in the outbox's turn (see `TURN_WAIT_MS`); undefined when the wait ran out. */
+  async #claimInTurn(config: pg.QueryConfig): Promise<ClaimedRow[] | undefined> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      try {
+        await client.query(this.#sql.turn);
+      } catch (error) {
+        await client.query('ROLLBACK');
+        if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) return undefined;
+
+        throw error;
+      }
+
+      const result = await client.query<ClaimedRow>(config).catch(async (error: unknown) => {
+        await client.query('ROLLBACK');
+        throw error;
+      });
+      await client.query('COMMIT');
+
+      return result.rows;
+    } catch (error) {
+      // A connection that failed mid-transaction is not given back to the pool.
+      if (isPgConnectionError(error)) broken = error as Error;
+
+      throw error;
+    } finally {
+      client.release(broken);
+    }
   }
 
   async complete(token: string, ids: readonly string[]): Promise<AckResult> {
