@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+// Imported: the global `performance` is a getter, read twice per event otherwise.
+import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { pino } from 'pino';
 import type { Logger } from 'pino';

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { OutboxEvent } from '../event.js';
 import type { LimiterStats } from '../limiter/index.js';
