@@ -4,18 +4,22 @@
  * in availability order). A claim hands out a keyed event only when it is its key's head, and it
  * walks the heads instead of the keyed backlog, so it never reads the events waiting behind one.
  *
- * Triggers on the outbox table keep the heads, so that they stay right whoever writes the rows (a
- * producer's plain `INSERT` from any language, an operator's `DELETE`); SQLite's single writer
- * makes each step exact, as no other transaction can change the key's rows in between. The heads
- * live in their own small table rather than in a column of the outbox row: passing the turn then
- * rewrites a few entries on a handful of pages instead of the next event's whole row, wherever
- * in the table that row lies.
+ * SQLite's single writer makes each step exact: no other transaction can change the key's rows
+ * in between. The heads live in their own small table rather than in a column of the outbox row:
+ * passing the turn then rewrites a few entries on a handful of pages instead of the next event's
+ * whole row, wherever in the table that row lies.
  *
- * - An inserted keyed event becomes the head when its key has none.
- * - When the head leaves `pending` (deleted on completion, delivered, dead-lettered), the turn
- *   passes to the key's pending event with the lowest id.
+ * - New events are adopted by the next claim, not by a trigger on insert: the claim reads the
+ *   events with an id above `<table>_heads_seen`, and a keyed one whose key has no earlier pending
+ *   event becomes its key's head. Ids are handed out in commit order (one writer at a time), so
+ *   no event can appear below the mark later. An `INSERT` trigger would make every producer
+ *   statement keep a statement journal (see `passTurn`), which doubled the CPU time of bulk
+ *   inserts.
+ * - When the head leaves `pending` (deleted on completion or by hand, delivered, dead-lettered), a
+ *   trigger passes the turn to the key's pending event with the lowest id.
  * - The head keeps its turn while it is leased, after a release, and while it waits for a retry:
- *   that is what holds back the later events of its key. A retry's new `available_at` is copied.
+ *   that is what holds back the later events of its key. A trigger copies a retry's new
+ *   `available_at`.
  * - An event that becomes pending again (a requeued dead event) takes the turn when its key has
  *   no head, or when the head comes later and has not been claimed since it became pending.
  *   Otherwise it waits for the head to leave, after which the lowest id goes first.
@@ -49,7 +53,7 @@ function passTurn(t: string, heads: string): string {
       DELETE FROM ${heads} WHERE available_at = old.available_at AND id = old.id;`;
 }
 
-/** The heads table and the triggers that keep it, for the outbox table's bare name. */
+/** The heads tables and the triggers that keep the heads, for the outbox table's bare name. */
 export function headsSql(table: string): string {
   const t = `"${table}"`;
   const heads = headsTable(table);
@@ -62,11 +66,7 @@ export function headsSql(table: string): string {
       PRIMARY KEY (available_at, id)
     ) WITHOUT ROWID;
 
-    CREATE TRIGGER IF NOT EXISTS "${table}_head_insert" AFTER INSERT ON ${t}
-    WHEN new.key IS NOT NULL AND new.state = 'pending' AND ${next('id')} IS NULL
-    BEGIN
-      INSERT OR IGNORE INTO ${heads} (available_at, id) VALUES (new.available_at, new.id);
-    END;
+    CREATE TABLE IF NOT EXISTS "${table}_heads_seen" (id INTEGER NOT NULL);
 
     CREATE TRIGGER IF NOT EXISTS "${table}_head_delete" AFTER DELETE ON ${t}
     WHEN old.key IS NOT NULL AND old.state = 'pending'
@@ -117,4 +117,30 @@ export function fillHeadsSql(table: string, now: string): string {
             AND (b.lease_expires_at > ${now} OR b.available_at > ${now})),
         (SELECT min(p.id) FROM ${t} p WHERE p.key = k.key AND p.state = 'pending'))
       FROM (SELECT DISTINCT key FROM ${t} WHERE state = 'pending' AND key IS NOT NULL) k)`;
+}
+
+/** Records that the events present when the heads were filled have been adopted. */
+export function markSeenSql(table: string): string {
+  return `INSERT INTO "${table}_heads_seen" (id) SELECT COALESCE(max(id), 0) FROM "${table}"`;
+}
+
+/**
+ * Adopts the events inserted since the last claim: a keyed pending one whose key has no earlier
+ * pending event becomes its key's head (a head the delete trigger already gave it is ignored).
+ */
+export function adoptSql(table: string): string {
+  const t = `"${table}"`;
+
+  return `INSERT OR IGNORE INTO ${headsTable(table)} (available_at, id)
+    SELECT n.available_at, n.id FROM ${t} n
+    WHERE n.id > (SELECT s.id FROM "${table}_heads_seen" s)
+      AND n.key IS NOT NULL AND n.state = 'pending'
+      AND NOT EXISTS (SELECT 1 FROM ${t} p
+        WHERE p.key = n.key AND p.key IS NOT NULL AND p.state = 'pending' AND p.id < n.id)`;
+}
+
+/** Moves the adoption mark to the newest event, writing only when there is a newer one. */
+export function advanceSeenSql(table: string): string {
+  return `UPDATE "${table}_heads_seen" SET id = (SELECT max(o.id) FROM "${table}" o)
+    WHERE id < (SELECT max(o.id) FROM "${table}" o)`;
 }

@@ -4,7 +4,7 @@
  * milliseconds since the epoch; `payload` and `headers` are JSON text, checked when claimed.
  */
 import type Database from 'better-sqlite3';
-import { fillHeadsSql, headsSql } from './heads.js';
+import { fillHeadsSql, headsSql, markSeenSql } from './heads.js';
 import { SQLITE_NOW_MS } from './names.js';
 
 export interface SqliteMigration {
@@ -52,12 +52,13 @@ export const sqliteMigrations: readonly SqliteMigration[] = [
   },
   {
     version: 2,
-    name: 'heads of keys kept by triggers; claims walk the heads and the unkeyed events',
+    name: 'heads of keys; claims walk the heads and the unkeyed events',
     sql: (table) => `
       CREATE INDEX IF NOT EXISTS "${table}_key_next_idx" ON "${table}" (key, id, available_at)
         WHERE state = 'pending' AND key IS NOT NULL;
       ${headsSql(table)}
       ${fillHeadsSql(table, SQLITE_NOW_MS)};
+      ${markSeenSql(table)};
       CREATE INDEX IF NOT EXISTS "${table}_unkeyed_idx" ON "${table}" (available_at, id)
         WHERE state = 'pending' AND key IS NULL;
       DROP INDEX IF EXISTS "${table}_ready_idx";
