@@ -8,7 +8,7 @@ import { refuse } from './promises.js';
 import { detach, startTask } from './settlement.js';
 import type { LimiterState } from './state.js';
 import { PARKED, PERMIT, PROBE, QUEUED, TIMED, TaskExtra } from './task.js';
-import type { Stamp, Task } from './task.js';
+import type { Stamp, Task, TaskContext } from './task.js';
 import { numberOption } from './validate.js';
 import { onAbort } from './interrupts.js';
 
@@ -74,6 +74,44 @@ export function admit(s: LimiterState, task: Task, key: string | undefined): voi
     return;
   }
   enqueue(s, task, lane);
+}
+
+/**
+ * Queues a run() call that must wait and has no options but a key, without a node of its own
+ * (see TaskQueue). False if it may start at once or is not that simple (other options, a full
+ * queue, an open breaker that refuses while open, no room for a new key): then `admit` takes it.
+ */
+export function queueCall(
+  s: LimiterState,
+  fn: (ctx: TaskContext) => unknown,
+  resolve: ((value: unknown) => void) | null,
+  options: RunOptions | undefined,
+): boolean {
+  if (s.queued >= s.maxQueued || resolve === null) return false;
+  if (s.rejectWhileOpen && s.breaker !== null && s.breaker.probesAvailable === 0) return false;
+
+  const keys = s.keys;
+  if (keys === null) {
+    if (options !== undefined || (s.queued === 0 && s.active < s.current)) return false;
+
+    s.queue.pushCall(fn, resolve, s.burstStamp ?? newStamp(s));
+  } else {
+    if (
+      options !== undefined &&
+      (options.signal !== undefined || options.timeout !== undefined || options.item !== undefined)
+    ) {
+      return false;
+    }
+    const lane = keys.lane(options?.key);
+    if (lane === null) return false;
+    if (s.active < s.current && lane.list.size === 0 && lane.active < lane.cap) return false;
+
+    keys.pushCall(fn, resolve, s.burstStamp ?? newStamp(s), lane);
+  }
+  s.gate.carry = false;
+  s.queued += 1;
+
+  return true;
 }
 
 /** Refuses a task that was never queued, with `error`. */

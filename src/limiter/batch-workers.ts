@@ -1,7 +1,8 @@
 import { ShuttingDownError } from './errors.js';
 import type { Batch, Pulled } from './batch.js';
 import type { RunOptions } from './limiter-types.js';
-import { PERMIT, RUNNING, TaskExtra, WAITER, newTask } from './task.js';
+import { PERMIT, RUNNING, TaskExtra, WAITER, newWorkerNode, signalOf } from './task.js';
+import type { TaskContext } from './task.js';
 
 /** What `Batch.pull()` returns when there is no item (left). */
 export const NONE = Symbol('none');
@@ -14,8 +15,8 @@ const CARRIED = WAITER | RUNNING | PERMIT;
  * instead of an `await` per item (which allocates about twice as much). `step()` runs items
  * until one is pending, and the callbacks call it again when that one settles.
  */
-export class SyncWorker {
-  readonly node = newTask(null);
+export class SyncWorker implements TaskContext {
+  readonly node = newWorkerNode();
   readonly extra = new TaskExtra();
   holding = false;
   sinceGrow = 0;
@@ -32,8 +33,12 @@ export class SyncWorker {
   readonly onResume = (): void => this.#started(this.refusal);
   refusal: unknown = undefined;
 
+  /** The `ctx` of the item it runs: the signal of its node. */
+  get signal(): AbortSignal {
+    return signalOf(this.node);
+  }
+
   constructor(readonly batch: Batch) {
-    this.node.flags = WAITER;
     this.node.x = this.extra;
     batch.hooks.enlist(this.node, true);
   }
@@ -99,7 +104,7 @@ export class SyncWorker {
   #call(item: unknown): boolean {
     let pending: unknown;
     try {
-      pending = this.batch.fn(item, this.node);
+      pending = this.batch.fn(item, this);
     } catch (error) {
       return !this.#after(false, error);
     }
@@ -205,10 +210,14 @@ export class SyncWorker {
 /** The worker for an async iterable: one awaited pull and one awaited item at a time. */
 export async function asyncWorker(batch: Batch): Promise<void> {
   const { hooks, fn } = batch;
-  const node = newTask(null);
-  node.flags = WAITER;
+  const node = newWorkerNode();
   const extra = new TaskExtra();
   node.x = extra;
+  const ctx: TaskContext = {
+    get signal() {
+      return signalOf(node);
+    },
+  };
   let holding = false;
   hooks.enlist(node, true);
   try {
@@ -238,7 +247,7 @@ export async function asyncWorker(batch: Batch): Promise<void> {
       let ok = true;
       let result: unknown;
       try {
-        result = await fn(item, node);
+        result = await fn(item, ctx);
       } catch (error) {
         ok = false;
         result = error;

@@ -13,7 +13,16 @@ import { classifySafely, recordOutcome } from './outcomes.js';
 import { refuse } from './promises.js';
 import { detach } from './settlement.js';
 import type { LimiterState } from './state.js';
-import { DEADLINE, PARKED, QUEUED, RECORDED, RUNNING, SETTLED, TIMED_OUT } from './task.js';
+import {
+  DEADLINE,
+  PARKED,
+  QUEUED,
+  RECORDED,
+  RUNNING,
+  SETTLED,
+  TIMED_OUT,
+  abortTask,
+} from './task.js';
 import type { Task, TaskExtra } from './task.js';
 import { emitSafely, notify, whenIdle } from './waiters.js';
 
@@ -32,7 +41,7 @@ export function onTimeout(s: LimiterState, task: Task, timeoutMs: number): void 
   s.totalTimedOut += 1;
   s.failed += 1;
   const error = new TaskTimeoutError(timeoutMs);
-  task.abort(error);
+  abortTask(task, error);
   refuse(task, error);
   recordOutcome(s, task.flags, classifySafely(s, error));
   emitSafely(s, 'task:timeout', {
@@ -60,7 +69,7 @@ export function onAbort(s: LimiterState, task: Task): void {
 
   task.flags |= SETTLED;
   s.aborted += 1;
-  task.abort(reason);
+  abortTask(task, reason);
   refuse(task, new AbortedError('task aborted while running', { cause: reason }));
 }
 
@@ -72,7 +81,7 @@ export function abortRunning(s: LimiterState): number {
     if ((node.flags & RUNNING) === 0) continue;
 
     count += 1;
-    node.abort(reason);
+    abortTask(node, reason);
   }
   for (let runner = s.runners.head; runner !== null; runner = runner.next) {
     const task = runner.task;
@@ -81,7 +90,7 @@ export function abortRunning(s: LimiterState): number {
     count += 1;
     if ((task.flags & SETTLED) !== 0) continue;
 
-    task.abort(reason);
+    abortTask(task, reason);
     task.flags |= SETTLED;
     s.aborted += 1;
     refuse(task, new AbortedError('task aborted at the drain deadline', { cause: reason }));

@@ -1,12 +1,16 @@
-import { TaskList } from './task.js';
-import type { Task } from './task.js';
+import { TaskQueue } from './task-queue.js';
+import type { Stamp, Task, TaskContext } from './task.js';
+
+/** Entries a lane's queue holds before it first grows. */
+const LANE_CAPACITY = 2;
 
 /** Idle lanes kept for reuse, at most. */
 const IDLE_LANES = 256;
 
 /** The lane of one key: its tasks waiting, how many run, its place in the round-robin ring. */
 export class KeyState {
-  readonly list = new TaskList();
+  /** Its waiting tasks. */
+  readonly list: TaskQueue;
   active = 0;
   /** Tasks of this key parked outside a full queue: they keep the lane alive. */
   parked = 0;
@@ -19,10 +23,18 @@ export class KeyState {
   /** Forgotten: no longer in the table. */
   evicted = false;
 
+  /**
+   * @param key the key, or undefined for the lane of tasks without one.
+   * @param cap how many of its tasks may run at once.
+   * @param flags flags of the node a waiting bare call gets when it reaches the head.
+   */
   constructor(
     readonly key: string | undefined,
     readonly cap: number,
-  ) {}
+    flags: number,
+  ) {
+    this.list = new TaskQueue(flags, this, LANE_CAPACITY);
+  }
 
   get idle(): boolean {
     return this.active === 0 && this.list.size === 0 && this.parked === 0;
@@ -45,9 +57,15 @@ export class KeyedQueue {
   #idleCount = 0;
   readonly #idleCap: number;
 
+  /**
+   * @param cap how many tasks of one key may run at once.
+   * @param maxKeys how many keys may be live at once.
+   * @param flags flags of the node a waiting bare call gets when it reaches the head.
+   */
   constructor(
     readonly cap: number,
     readonly maxKeys: number,
+    readonly flags: number,
   ) {
     this.#idleCap = Math.min(maxKeys, IDLE_LANES);
   }
@@ -67,7 +85,7 @@ export class KeyedQueue {
     }
     if (key !== undefined && this.size >= this.maxKeys) return null;
 
-    lane = new KeyState(key, key === undefined ? Infinity : this.cap);
+    lane = new KeyState(key, key === undefined ? Infinity : this.cap, this.flags);
     this.#lanes.set(key, lane);
 
     return lane;
@@ -109,6 +127,17 @@ export class KeyedQueue {
 
   push(task: Task, lane: KeyState): void {
     lane.list.push(task);
+    if (lane.ringNext === null && lane.active < lane.cap) this.#join(lane);
+  }
+
+  /** Queues a run() call without options but its key: no node until it reaches the head. */
+  pushCall(
+    fn: (ctx: TaskContext) => unknown,
+    resolve: (value: unknown) => void,
+    stamp: Stamp,
+    lane: KeyState,
+  ): void {
+    lane.list.pushCall(fn, resolve, stamp);
     if (lane.ringNext === null && lane.active < lane.cap) this.#join(lane);
   }
 

@@ -3,7 +3,7 @@ import { runBatch } from './batch.js';
 import type { BatchHooks, ItemFn } from './batch.js';
 import type { CircuitBreaker } from './breaker.js';
 import { beginWaiter, carryOn, carryOnTo, creditSuccesses } from './carry.js';
-import { admit, prepare, updateGate } from './admission.js';
+import { admit, prepare, queueCall, updateGate } from './admission.js';
 import { ShuttingDownError } from './errors.js';
 import { drainLimiter, listenToBreaker } from './interrupts.js';
 import { readHeap } from './heap.js';
@@ -112,9 +112,12 @@ export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
     if (typeof fn !== 'function') functionOption('fn', fn);
     if (s.closed) return rejected(new ShuttingDownError());
 
-    const task = newTask(fn);
     const promise = newPromise<T>();
-    task.resolve = captured;
+    const resolve = captured;
+    if (queueCall(s, fn, resolve, options)) return promise;
+
+    const task = newTask(fn);
+    task.resolve = resolve;
     if (options !== undefined || s.timeout > 0) {
       if (!prepare(s, task, options ?? {})) return promise;
     }

@@ -1,5 +1,5 @@
 import type { Task, TaskContext } from './task.js';
-import { WAITER } from './task.js';
+import { WAITER, signalOf } from './task.js';
 
 // The promise plumbing of the hot path, written so that a task costs no closure of its own.
 
@@ -45,15 +45,30 @@ export function refuse(task: Task, error: unknown): void {
 /** Does nothing: a placeholder callback. */
 export function noop(): void {}
 
-/** One slot's loop of run() tasks (see `runTasks`), and a node of the list of live runners. */
-export interface Runner {
+/**
+ * One slot's loop of run() tasks (see `runTasks`), a node of the list of live runners, and the
+ * `ctx` its tasks receive: one per busy slot rather than one per task, so a task node needs no
+ * prototype (setting one on every new node costs a call into the runtime).
+ */
+export class Runner implements TaskContext {
   /** The task it runs (null once it has ended). */
   task: Task | null;
+  /** When the task started, clock ms, if it is timed; else -1. */
   started: number;
-  ok: (value: unknown) => void;
-  fail: (error: unknown) => void;
-  next: Runner | null;
-  prev: Runner | null;
+  ok: (value: unknown) => void = noop;
+  fail: (error: unknown) => void = noop;
+  next: Runner | null = null;
+  prev: Runner | null = null;
+
+  constructor(task: Task, started: number) {
+    this.task = task;
+    this.started = started;
+  }
+
+  /** The running task's signal; a runner that has ended hands out one that never aborts. */
+  get signal(): AbortSignal {
+    return this.task === null ? new AbortController().signal : signalOf(this.task);
+  }
 }
 
 /**
@@ -83,7 +98,7 @@ export function launch(runner: Runner): void {
   const task = runner.task as Task;
   let pending: unknown;
   try {
-    pending = (task.fn as (ctx: TaskContext) => unknown)(task);
+    pending = (task.fn as (ctx: TaskContext) => unknown)(runner);
   } catch (error) {
     // Settled on a later microtask, so a synchronous throw never recurses into the next task.
     rejected(error).then(undefined, runner.fail);

@@ -3,8 +3,7 @@
 import { pump, takePermit, updateGate } from './admission.js';
 import type { Outcome } from './outcome.js';
 import { classifySafely, recordOutcome, timeRun } from './outcomes.js';
-import { launch, noop, rejected } from './promises.js';
-import type { Runner } from './promises.js';
+import { Runner, launch, rejected } from './promises.js';
 import type { LimiterState } from './state.js';
 import {
   DEADLINE,
@@ -81,7 +80,7 @@ export function startClock(s: LimiterState, task: Task, extra: TaskExtra | null)
  * made once per runner, not per task (an `await` per task would allocate about twice as much).
  */
 export function runTasks(s: LimiterState, first: Task, started: number): void {
-  const runner: Runner = { task: first, started, ok: noop, fail: noop, next: null, prev: null };
+  const runner = new Runner(first, started);
   s.runners.add(runner);
   const settle = (ok: boolean, result: unknown): void => {
     const next = finishTask(s, runner.task as Task, ok, result, true, runner.started, true);

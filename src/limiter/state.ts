@@ -21,7 +21,8 @@ import type {
 import { defaultClassify } from './outcome.js';
 import { RunnerList } from './promises.js';
 import type { Classifier } from './outcome.js';
-import { TaskList } from './task.js';
+import { TIMED, TaskList } from './task.js';
+import { TaskQueue } from './task-queue.js';
 import type { Stamp, Task } from './task.js';
 import {
   choiceOption,
@@ -58,7 +59,7 @@ export class LimiterState {
   lastSampleAt = -Infinity;
 
   /** Waiting tasks without per-key limits (with them, the lanes of `keys`). */
-  readonly queue = new TaskList();
+  readonly queue: TaskQueue;
   /** Tasks waiting for room in a full queue (overflow `wait`). */
   readonly parked = new TaskList();
   /** The runners of run() tasks; runAll workers' nodes are in `workerNodes` instead. */
@@ -114,14 +115,18 @@ export class LimiterState {
       'reject',
       'drop-oldest',
     ]);
+    this.timeout = numberOption('timeout', config.timeout ?? 0, 0);
+    // A call queued without a node gets the limiter's timeout as a flag when it gets one.
+    const callFlags = this.timeout > 0 ? TIMED : 0;
+    this.queue = new TaskQueue(callFlags, null, 16);
     if (config.perKey !== undefined) {
       objectOption('perKey', config.perKey);
       this.keys = new KeyedQueue(
         integerOption('perKey.concurrency', config.perKey.concurrency, 1),
         integerOption('perKey.maxKeys', config.perKey.maxKeys ?? 10_000, 1),
+        callFlags,
       );
     }
-    this.timeout = numberOption('timeout', config.timeout ?? 0, 0);
     if (config.clock !== undefined) objectOption('clock', config.clock);
     this.clock = config.clock ?? systemClock;
     this.deadlines = new Deadlines(this.clock, this.timeout, (task, ms) =>

@@ -5,6 +5,7 @@ export interface TaskContext {
   /**
    * Aborted when the task should stop: its caller's signal aborted, its timeout expired, or a
    * `drain()` reached its deadline. Created on first read, so tasks that never look cost nothing.
+   * Read it while the task runs: once the task has settled, the same `ctx` may serve the next.
    */
   readonly signal: AbortSignal;
 }
@@ -45,10 +46,11 @@ export interface Stamp {
 
 /**
  * One task: a node of an intrusive doubly linked list (the queue while it waits, the running list
- * while it runs) and the context its function receives. It holds what the hot path needs and
- * nothing else; nothing references it once it has settled. Made by `newTask`.
+ * while it runs). It holds what the hot path needs and nothing else; nothing references it once
+ * it has settled. Made by `newTask`. Its function's `ctx` is the object that runs it (a run()
+ * task's runner, a runAll worker), which reads the signal through `signalOf`.
  */
-export interface Task extends TaskContext {
+export interface Task {
   fn: ((ctx: TaskContext) => unknown) | null;
   /** Settles the caller's promise; a rejection is passed as a rejected promise. */
   resolve: ((value: unknown) => void) | null;
@@ -62,40 +64,38 @@ export interface Task extends TaskContext {
   stamp: Stamp | null;
   x: TaskExtra | null;
   flags: number;
-  /** Tells the running function to stop (through its signal if it has read it). */
-  abort(reason: unknown): void;
+  /** Its position in the global queue while it waits there (see TaskQueue). */
+  at: number;
 }
 
-const taskPrototype = {
-  get signal(): AbortSignal {
-    const task = this as unknown as Task;
-    const extra = (task.x ??= new TaskExtra());
-    if (extra.controller === undefined) {
-      extra.controller = new AbortController();
-      if (extra.reason !== undefined) extra.controller.abort(extra.reason);
-    }
+/** The signal of a running task, created on first read (and aborted if the task was told). */
+export function signalOf(task: Task): AbortSignal {
+  const extra = (task.x ??= new TaskExtra());
+  if (extra.controller === undefined) {
+    extra.controller = new AbortController();
+    if (extra.reason !== undefined) extra.controller.abort(extra.reason);
+  }
 
-    return extra.controller.signal;
-  },
+  return extra.controller.signal;
+}
 
-  abort(reason: unknown): void {
-    const task = this as unknown as Task;
-    const extra = (task.x ??= new TaskExtra());
-    if (extra.reason !== undefined) return;
+/** Tells a running task to stop, through its signal if it has read it. The first reason wins. */
+export function abortTask(task: Task, reason: unknown): void {
+  const extra = (task.x ??= new TaskExtra());
+  if (extra.reason !== undefined) return;
 
-    extra.reason = reason;
-    extra.controller?.abort(reason);
-  },
-};
+  extra.reason = reason;
+  extra.controller?.abort(reason);
+}
 
 /**
- * Makes a task node. An object literal, not a class instance: V8 can allocate literals from one
- * site straight into the old generation once it sees them survive (pretenuring), which spares a
- * million queued tasks two copies each through the young generation.
+ * Makes a task node. A plain object literal: V8 can allocate literals from one site straight
+ * into the old generation once it sees them survive (pretenuring), which spares a million queued
+ * tasks two copies each through the young generation; and with no prototype to set, making one
+ * costs no call into the runtime.
  */
 export function newTask(fn: ((ctx: TaskContext) => unknown) | null): Task {
   return {
-    __proto__: taskPrototype,
     fn,
     resolve: null,
     next: null,
@@ -104,7 +104,28 @@ export function newTask(fn: ((ctx: TaskContext) => unknown) | null): Task {
     stamp: null,
     x: null,
     flags: 0,
-  } as unknown as Task;
+    at: 0,
+  };
+}
+
+/**
+ * Makes the task node of a runAll worker, which it reuses for all its items. The same shape as
+ * `newTask`'s, from an allocation site of its own: V8 decides pretenuring per site, and a site
+ * that once saw its objects die young (as a short batch's worker nodes do) never pretenures
+ * again, which would cost every queued run() task two copies through the young generation.
+ */
+export function newWorkerNode(): Task {
+  return {
+    fn: null,
+    resolve: null,
+    next: null,
+    prev: null,
+    key: null,
+    stamp: null,
+    x: null,
+    flags: WAITER,
+    at: 0,
+  };
 }
 
 /** An intrusive doubly linked list of tasks: O(1) push, shift and removal. */

@@ -41,6 +41,36 @@ describe('per-key limits', () => {
     }
   });
 
+  it('keeps each key in order as its lane grows, skipping aborted tasks', async () => {
+    const limiter = new ConcurrencyLimiter({ concurrency: 2, perKey: { concurrency: 1 } });
+    const gate = deferred();
+    const blockers = ['a', 'b'].map((key) => limiter.run(() => gate.promise, { key }));
+    const order: string[] = [];
+    const controller = new AbortController();
+    const tasks = Array.from({ length: 40 }, (_, i) => {
+      const key = i % 2 === 0 ? 'a' : 'b';
+      const name = `${key}${i}`;
+      // Task 10 (key a) has a signal and is aborted while it waits; the rest are bare calls.
+      if (i === 10) return limiter.run(() => order.push(name), { key, signal: controller.signal });
+
+      return limiter.run(() => order.push(name), { key });
+    });
+    assert.equal(limiter.queued, 40);
+    controller.abort();
+    gate.resolve();
+    await Promise.all(blockers);
+    const settled = await Promise.allSettled(tasks);
+    assert.equal(settled.filter((outcome) => outcome.status === 'rejected').length, 1);
+    const ofKey = (key: string): string[] => order.filter((name) => name.startsWith(key));
+    const expected = (key: string, first: number): string[] =>
+      Array.from({ length: 20 }, (_, j) => `${key}${first + 2 * j}`).filter((n) => n !== 'a10');
+    assert.deepEqual(ofKey('a'), expected('a', 0));
+    assert.deepEqual(ofKey('b'), expected('b', 1));
+    // Round robin: the keys take turns.
+    assert.deepEqual(order.slice(0, 4), ['a0', 'b1', 'a2', 'b3']);
+    assert.equal(limiter.getMemoryStats().keys, 0);
+  });
+
   it('keeps the per-key and global caps in runAll batches, over many seeds', async () => {
     for (let seed = 1; seed <= 30; seed += 1) {
       const next = random(seed * 13);

@@ -84,6 +84,62 @@ describe('bounded queue', () => {
   });
 });
 
+describe('the waiting order', () => {
+  it('serves calls in order as the queue grows, skips aborted ones, and again after', async () => {
+    const limiter = new ConcurrencyLimiter(1);
+    for (let burst = 0; burst < 2; burst += 1) {
+      const release = occupy(limiter, 1);
+      const order: number[] = [];
+      const controllers = new Map<number, AbortController>();
+      const tasks = Array.from({ length: 100 }, (_, i) => {
+        // Every fifth task has a signal (it waits as a node); the others are bare calls.
+        if (i % 5 !== 0) return limiter.run(() => order.push(i));
+
+        const controller = new AbortController();
+        controllers.set(i, controller);
+
+        return limiter.run(() => order.push(i), { signal: controller.signal });
+      });
+      assert.equal(limiter.queued, 100);
+      for (const i of [20, 45, 0, 95]) controllers.get(i)?.abort(new Error(`no ${i}`));
+      assert.equal(limiter.queued, 96);
+      await release();
+      const settled = await Promise.allSettled(tasks);
+      const expected = Array.from({ length: 100 }, (_, i) => i).filter(
+        (i) => ![0, 20, 45, 95].includes(i),
+      );
+      assert.deepEqual(order, expected);
+      for (const i of [0, 20, 45, 95]) {
+        const outcome = settled[i];
+        assert.ok(outcome?.status === 'rejected' && isAbortedError(outcome.reason));
+      }
+      assert.equal(limiter.queued, 0);
+      assert.equal(limiter.active, 0);
+    }
+    assert.equal(limiter.getMemoryStats().totalAborted, 8);
+  });
+
+  it('gives a waiting call the limiter timeout and the ctx.signal it aborts', async () => {
+    const clock = new ManualClock();
+    const limiter = new ConcurrencyLimiter({ concurrency: 1, timeout: 100, clock });
+    const release = occupy(limiter, 1);
+    let signal: AbortSignal | undefined;
+    const finish = deferred();
+    const waiting = limiter.run(async (ctx) => {
+      signal = ctx.signal;
+      await finish.promise;
+    });
+    await release().catch(() => undefined);
+    await flush();
+    assert.equal(signal?.aborted, false);
+    clock.advance(100);
+    assert.ok(isTaskTimeoutError(await waiting.catch((e: unknown) => e)));
+    assert.equal(signal?.aborted, true);
+    finish.resolve();
+    await limiter.onIdle();
+  });
+});
+
 describe('abort signals', () => {
   it('removes an aborted waiting task at once and drops its listener', async () => {
     const limiter = new ConcurrencyLimiter(1);

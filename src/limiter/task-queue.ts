@@ -1,0 +1,166 @@
+import type { KeyState } from './keyed-queue.js';
+import { QUEUED } from './task.js';
+import type { Stamp, Task, TaskContext } from './task.js';
+
+/** Slots per entry: a function or a task node, a resolve function, a stamp. */
+const STRIDE = 3;
+
+/**
+ * A queue of waiting tasks (the global one, or a key's lane): a FIFO ring of entries in one
+ * array. An entry is a
+ * task node, or, for a run() call without options, only its function, its caller's resolve
+ * function and its queue time: a million queued calls then cost three array slots each instead
+ * of a node each, and nothing per call for the garbage collector to copy or mark but the
+ * promise. Such a call gets its node when it reaches the head (see `head`), just before it
+ * starts.
+ *
+ * A task removed from the middle (aborted, dropped) leaves an empty entry that the head skips
+ * when it gets there; the ring shrinks back to its first size whenever it empties, so a burst
+ * of a million calls leaves nothing behind once it has been served.
+ */
+export class TaskQueue {
+  #slots: unknown[];
+  #mask: number;
+  /** Positions count up for ever: an entry's slots are at `(position & mask) * STRIDE`. */
+  #head = 0;
+  #tail = 0;
+  /** Live entries (empty ones left by removals not counted). */
+  size = 0;
+
+  /**
+   * @param flags flags of the node a bare call gets when it reaches the head (with QUEUED).
+   * @param lane the key's lane this queue belongs to, which such a node gets as its key.
+   * @param capacity entries it holds before it first grows, a power of two.
+   */
+  constructor(
+    readonly flags: number,
+    readonly lane: KeyState | null,
+    readonly capacity: number,
+  ) {
+    this.#slots = new Array<unknown>(capacity * STRIDE).fill(null);
+    this.#mask = capacity - 1;
+  }
+
+  /** The first waiting task, or null; a bare call at the head is given its node here. */
+  get head(): Task | null {
+    if (this.size === 0) return null;
+
+    const slots = this.#slots;
+    let at = (this.#head & this.#mask) * STRIDE;
+    let first = slots[at];
+    while (first === null) {
+      this.#head += 1;
+      at = (this.#head & this.#mask) * STRIDE;
+      first = slots[at];
+    }
+    if (typeof first !== 'function') return first as Task;
+
+    const task = newQueuedTask(
+      first as (ctx: TaskContext) => unknown,
+      slots[at + 1] as (value: unknown) => void,
+      slots[at + 2] as Stamp,
+      this.flags | QUEUED,
+      this.#head,
+      this.lane,
+    );
+    slots[at] = task;
+    slots[at + 1] = null;
+    slots[at + 2] = null;
+
+    return task;
+  }
+
+  /** Appends a task node. */
+  push(task: Task): void {
+    task.at = this.#tail;
+    this.#append(task, null, null);
+  }
+
+  /** Appends a run() call without options: no node until it reaches the head. */
+  pushCall(
+    fn: (ctx: TaskContext) => unknown,
+    resolve: (value: unknown) => void,
+    stamp: Stamp,
+  ): void {
+    this.#append(fn, resolve, stamp);
+  }
+
+  /** Removes and returns the first waiting task, or null. */
+  shift(): Task | null {
+    const task = this.head;
+    if (task === null) return null;
+
+    this.#slots[(this.#head & this.#mask) * STRIDE] = null;
+    this.#head += 1;
+    this.#taken();
+
+    return task;
+  }
+
+  /** Removes a waiting task node, wherever it is. */
+  remove(task: Task): void {
+    const at = (task.at & this.#mask) * STRIDE;
+    if (this.#slots[at] !== task) return;
+
+    this.#slots[at] = null;
+    this.#taken();
+  }
+
+  #append(first: unknown, resolve: unknown, stamp: unknown): void {
+    if (this.#tail - this.#head > this.#mask) this.#grow();
+    const slots = this.#slots;
+    const at = (this.#tail & this.#mask) * STRIDE;
+    slots[at] = first;
+    slots[at + 1] = resolve;
+    slots[at + 2] = stamp;
+    this.#tail += 1;
+    this.size += 1;
+  }
+
+  /** An entry left: once none is live, start again from a small empty ring. */
+  #taken(): void {
+    this.size -= 1;
+    if (this.size > 0) return;
+
+    if (this.#mask >= this.capacity) {
+      this.#slots = new Array<unknown>(this.capacity * STRIDE).fill(null);
+      this.#mask = this.capacity - 1;
+    } else {
+      this.#slots.fill(null);
+    }
+    this.#head = 0;
+    this.#tail = 0;
+  }
+
+  /** Doubles the ring; every entry keeps its position, so task nodes keep theirs too. */
+  #grow(): void {
+    const old = this.#slots;
+    const oldMask = this.#mask;
+    const mask = oldMask * 2 + 1;
+    const slots = new Array<unknown>((mask + 1) * STRIDE).fill(null);
+    for (let position = this.#head; position < this.#tail; position += 1) {
+      const from = (position & oldMask) * STRIDE;
+      const to = (position & mask) * STRIDE;
+      slots[to] = old[from];
+      slots[to + 1] = old[from + 1];
+      slots[to + 2] = old[from + 2];
+    }
+    this.#slots = slots;
+    this.#mask = mask;
+  }
+}
+
+/**
+ * The node of a queued run() call that reached the head. From an allocation site of its own:
+ * these nodes live only while their task runs, and V8 decides pretenuring per site.
+ */
+function newQueuedTask(
+  fn: (ctx: TaskContext) => unknown,
+  resolve: (value: unknown) => void,
+  stamp: Stamp,
+  flags: number,
+  at: number,
+  key: KeyState | null,
+): Task {
+  return { fn, resolve, next: null, prev: null, key, stamp, x: null, flags, at };
+}
