@@ -9,6 +9,9 @@ import type { LimiterState } from './state.js';
 import { PERMIT, RUNNING, SAMPLED, WAITER } from './task.js';
 import type { Task, TaskExtra } from './task.js';
 
+/** The flags of a worker node that holds a slot on a closed-breaker permit, untimed. */
+const CARRIED = WAITER | RUNNING | PERMIT;
+
 /** A runAll worker asks for a slot: true = started, false = queued, an Error = refused. */
 export function beginWaiter(s: LimiterState, node: Task, key: string | undefined): boolean | Error {
   if (s.closed) return new ShuttingDownError();
@@ -108,7 +111,13 @@ export function carryOnTo(
 
     return false;
   }
-  countOutcome(s, node, node.flags, ok, result);
+  // A success of an untimed item with no adaptive limit only adds to the totals.
+  if (ok && node.flags === CARRIED && s.adaptive === null) {
+    s.processed += 1;
+    breaker?.recordSuccesses(1);
+  } else {
+    countOutcome(s, node, node.flags, ok, result);
+  }
   const from = node.key as KeyState;
   const to = from.key === key ? from : keys.lane(key);
   if (
@@ -127,7 +136,7 @@ export function carryOnTo(
     node.key = to;
     keys.finished(from);
   }
-  node.flags = WAITER | RUNNING | PERMIT;
+  node.flags = CARRIED;
   if (--s.sampleCountdown <= 0) timeCarried(s, node);
 
   return true;

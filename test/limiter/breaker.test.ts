@@ -224,6 +224,32 @@ describe('the breaker inside the limiter', () => {
     assert.equal(refused, 200 - started);
   });
 
+  it('counts every item of a runAll batch with per-key limits', async () => {
+    const clock = new ManualClock();
+    const limiter = new ConcurrencyLimiter({
+      concurrency: 8,
+      clock,
+      perKey: { concurrency: 2 },
+      breaker: { minimumCalls: 10_000 },
+    });
+    const breaker = limiter.breaker as CircuitBreaker;
+    const results = await limiter.runAllSettled(
+      Array.from({ length: 3_000 }, (_, i) => i),
+      async (i) => {
+        if (i % 100 === 7) throw new Error('failed');
+
+        return i;
+      },
+      { key: (i) => `k${i % 5}` },
+    );
+    assert.equal(results.length, 3_000);
+    assert.equal(breaker.stats().calls, 3_000);
+    assert.equal(breaker.stats().failures, 30);
+    const stats = limiter.getMemoryStats();
+    assert.equal(stats.totalProcessed, 3_000);
+    assert.equal(stats.totalFailed, 30);
+  });
+
   it('starts no task while open, exactly the probes while half-open, all once closed', async () => {
     const clock = new ManualClock();
     const limiter = new ConcurrencyLimiter({
