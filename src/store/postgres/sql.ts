@@ -29,6 +29,8 @@ export interface ClaimVariant {
   excludeTypes: boolean;
   /** Look no further than the oldest `$N` available rows (the last parameter). */
   bounded?: boolean;
+  /** Drop the rows of busy keys through a hash of them first (see `claimSql`). */
+  busyKeys?: boolean;
 }
 
 /**
@@ -53,10 +55,11 @@ export interface ClaimVariant {
  * when most keys are busy, the full scan reads through the whole keyed backlog to find the few
  * free heads, and the store runs this cheaper form right after a claim that came back short.
  *
- * Before those index probes, a keyed row whose key has a committed lease or a pending retry is
- * dropped through a hash of those keys, gathered once per claim (at most `BUSY_KEYS_CAP`): the
- * events waiting behind busy keys then cost no probe. The set only repeats the busy-key check,
- * so a partial one (past the cap) costs speed, never correctness.
+ * With `busyKeys`, before those index probes, a keyed row whose key has a committed lease or a
+ * pending retry is dropped through a hash of those keys, gathered once per claim (at most
+ * `BUSY_KEYS_CAP`): the events waiting behind busy keys then cost no probe. The set only repeats
+ * the busy-key check, so a partial one (past the cap) costs speed, never correctness. The store
+ * asks for it where most keys are busy; elsewhere gathering the set costs more than it saves.
  */
 export function claimSql(names: PgNames, variant: ClaimVariant): string {
   const t = qualified(names);
@@ -78,6 +81,13 @@ export function claimSql(names: PgNames, variant: ClaimVariant): string {
             WHERE w.state = 'pending' AND w.available_at <= now()
             ORDER BY w.available_at, w.id OFFSET $${window} - 1 LIMIT 1) w)`
     : '';
+  const busyKeys =
+    variant.busyKeys === true
+      ? `o.key NOT IN (SELECT k.key FROM ${t} k
+            WHERE k.state = 'pending' AND k.claimed AND k.key IS NOT NULL
+              AND (k.lease_expires_at > now() OR k.available_at > now())
+            LIMIT ${BUSY_KEYS_CAP}) AND`
+      : '';
   return `
     WITH picked AS (
       SELECT o.id FROM ${t} o
@@ -85,11 +95,8 @@ export function claimSql(names: PgNames, variant: ClaimVariant): string {
         AND o.type NOT IN (SELECT p.type FROM ${qualified(names, '_paused')} p)
         ${filters}
         AND (o.key IS NULL OR (
-          o.key NOT IN (SELECT k.key FROM ${t} k
-            WHERE k.state = 'pending' AND k.claimed AND k.key IS NOT NULL
-              AND (k.lease_expires_at > now() OR k.available_at > now())
-            LIMIT ${BUSY_KEYS_CAP})
-          AND NOT EXISTS (SELECT 1 FROM ${t} h
+          ${busyKeys}
+          NOT EXISTS (SELECT 1 FROM ${t} h
             WHERE h.key = o.key AND h.id < o.id AND h.state = 'pending' AND h.key IS NOT NULL)
           AND NOT EXISTS (SELECT 1 FROM ${t} b
             WHERE b.key = o.key AND b.state = 'pending' AND b.claimed

@@ -55,12 +55,13 @@ import { TableStatistics } from './statistics.js';
 const BOUNDED_WINDOW = 4;
 
 /**
- * Claims made after a short one (the bounded claims above) take turns, across all the stores of
- * an outbox: when most keys are busy, concurrent claims race for the same few free heads, and
- * each probes every candidate before it finds it taken (four claimers of 500 on 1,000 keys used
- * three to four times the database CPU of one claimer for the same events). In turn, each claim
- * sees the leases of the one before and drops their keys through the busy-key set. This is how
- * long such a claim waits for its turn, in milliseconds, before it runs beside the others anyway.
+ * Claims made after a short one (the bounded claim above, and the full one that may follow it)
+ * take turns, across all the stores of an outbox: when most keys are busy, concurrent claims
+ * race for the same few free heads, and each probes every candidate before it finds it taken
+ * (four claimers of 500 on 1,000 keys used three to four times the database CPU of one claimer
+ * for the same events). In turn, each claim sees the leases of the one before and drops their
+ * keys through the busy-key set. This is how long such a claim waits for its turn, in
+ * milliseconds, before it runs beside the others anyway.
  */
 const TURN_WAIT_MS = 200;
 
@@ -216,8 +217,10 @@ export class PostgresStore implements OutboxStore {
 
     const query = { limit: options.limit, leaseMs: options.leaseMs, token, types, exclude };
     const bounded = this.#bounded;
-    let claimed = await this.#claimRows(query, bounded);
-    if (bounded && claimed.length === 0) claimed = await this.#claimRows(query, false);
+    let claimed = await this.#claimRows(query, { bounded, busy: bounded });
+    if (bounded && claimed.length === 0) {
+      claimed = await this.#claimRows(query, { bounded: false, busy: true });
+    }
 
     // A claim that found some events but fewer than its limit read every available row: the
     // next one looks at the oldest rows first.
@@ -286,18 +289,21 @@ export class PostgresStore implements OutboxStore {
       types: string[] | undefined;
       exclude: string[] | undefined;
     },
-    bounded: boolean,
+    /** `busy`: most keys are busy (the last claim came back short): claim in turn. */
+    shape: { bounded: boolean; busy: boolean },
   ): Promise<ClaimedRow[]> {
     const { types, exclude } = query;
+    const { bounded, busy } = shape;
     const variant = {
       policy: this.options.deadKeyPolicy,
       types: types !== undefined,
       excludeTypes: exclude !== undefined,
       bounded,
+      busyKeys: busy,
     };
     const name =
       `claim_${variant.policy}_${Number(variant.types)}${Number(variant.excludeTypes)}` +
-      Number(bounded);
+      `${Number(bounded)}${Number(busy)}`;
     let text = this.#sql.claim.get(name);
     if (text === undefined) {
       text = sql.claimSql(this.#names, variant);
@@ -310,7 +316,7 @@ export class PostgresStore implements OutboxStore {
     if (bounded) values.push(query.limit * BOUNDED_WINDOW);
 
     const config = { name: statementName(text), text, values, types: RAW_JSON_TYPES };
-    const inTurn = bounded ? await this.#run(() => this.#claimInTurn(config)) : undefined;
+    const inTurn = busy ? await this.#run(() => this.#claimInTurn(config)) : undefined;
     if (inTurn !== undefined) return inTurn;
 
     const result = await this.#run(() => this.#pool.query<ClaimedRow>(config));
