@@ -4,7 +4,6 @@
  * milliseconds since the epoch; `payload` and `headers` are JSON text, checked when claimed.
  */
 import type Database from 'better-sqlite3';
-import { fillHeadsSql, headsSql, markSeenSql } from './heads.js';
 import { SQLITE_NOW_MS } from './names.js';
 
 export interface SqliteMigration {
@@ -48,22 +47,6 @@ export const sqliteMigrations: readonly SqliteMigration[] = [
         type TEXT PRIMARY KEY,
         paused_at INTEGER NOT NULL DEFAULT (${SQLITE_NOW_MS})
       );
-    `,
-  },
-  {
-    version: 2,
-    name: 'heads of keys; claims walk the heads and the unkeyed events',
-    sql: (table) => `
-      CREATE INDEX IF NOT EXISTS "${table}_key_next_idx" ON "${table}" (key, id, available_at)
-        WHERE state = 'pending' AND key IS NOT NULL;
-      ${headsSql(table)}
-      ${fillHeadsSql(table, SQLITE_NOW_MS)};
-      ${markSeenSql(table)};
-      CREATE INDEX IF NOT EXISTS "${table}_unkeyed_idx" ON "${table}" (available_at, id)
-        WHERE state = 'pending' AND key IS NULL;
-      DROP INDEX IF EXISTS "${table}_ready_idx";
-      DROP INDEX IF EXISTS "${table}_key_idx";
-      DROP INDEX IF EXISTS "${table}_busy_key_idx";
     `,
   },
 ];

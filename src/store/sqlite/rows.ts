@@ -8,8 +8,7 @@ export interface SqliteEventRow extends DbEventRow {
 
 /**
  * A claimed row as the claim statement returns it in raw mode: the values of `COLUMNS`, in that
- * order, without an object per row. The statement appends the availability and id it merged its
- * two walks on, which nothing reads.
+ * order, without an object per row.
  */
 export type SqliteClaimRow = [
   id: number,

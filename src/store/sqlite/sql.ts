@@ -1,6 +1,5 @@
 /** The SQL of the SQLite store; the same rules as the PostgreSQL store, with times in ms. */
 import type { DeadKeyPolicy } from '../options.js';
-import { headsTable } from './heads.js';
 
 export const COLUMNS = `o.id, o.type, o.key, o.payload, o.headers, o.created_at,
   o.available_at, o.attempts, o.last_error`;
@@ -21,16 +20,11 @@ export const LEASED_BY = `o.lease_token = @token AND o.lease_expires_at > @now
   AND o.state = 'pending'`;
 
 /**
- * Picks unkeyed events and the heads of keys (see `heads.ts`), oldest availability first,
- * returning `COLUMNS` as they are before the claim, then the availability and id the two walks
- * are merged on. Each walk reads its own index in that order and SQLite merges them, stopping at
- * the limit: the unkeyed events through the outbox's unkeyed index, the keys through the heads
- * table, so no event that waits behind its key's head is read. A key whose head is leased or
- * waits for a retry is passed over by the lease and availability tests of that one row. Under
- * `hold`, a head with an earlier dead event of its key is passed over too. Parameters: @now,
- * @limit, [@types], [@exclude]. Paused types are read in the same transaction and passed in
- * `@exclude`, which spares the common case (nothing paused) a check per row. The claim's
- * transaction then leases the picked rows with `leaseSql`.
+ * Picks the head events of free keys and any unkeyed events (see the PostgreSQL store for the
+ * rules), returning `COLUMNS` as they are before the claim. Parameters: @now, @limit, [@types],
+ * [@exclude]. Paused types are read in the same transaction and passed in `@exclude`, which
+ * spares the common case (nothing paused) a check per row. The claim's transaction then leases
+ * the picked rows with `leaseSql`.
  *
  * Picking and leasing are two statements, not one `UPDATE … RETURNING`, because SQLite runs
  * `RETURNING` as a trigger program per row, which cost more than the rest of a claim's update.
@@ -40,9 +34,6 @@ export function claimSql(
   variant: { policy: DeadKeyPolicy; types: boolean; excludeTypes: boolean },
 ): string {
   const t = `"${table}"`;
-  const filters = `AND ${NOT_LEASED}
-      ${variant.types ? 'AND o.type IN (SELECT value FROM json_each(@types))' : ''}
-      ${variant.excludeTypes ? 'AND o.type NOT IN (SELECT value FROM json_each(@exclude))' : ''}`;
   const hold =
     variant.policy === 'hold'
       ? `AND NOT EXISTS (SELECT 1 FROM ${t} d
@@ -50,21 +41,26 @@ export function claimSql(
       : '';
 
   return `
-    SELECT ${COLUMNS}, o.available_at AS ready_at, o.id AS ready_id FROM ${t} o
-    WHERE o.state = 'pending' AND o.key IS NULL AND o.available_at <= @now ${filters}
-    UNION ALL
-    SELECT ${COLUMNS}, h.available_at, h.id FROM ${headsTable(table)} h
-      JOIN ${t} o ON o.id = h.id
-    WHERE h.available_at <= @now AND o.available_at <= @now AND o.state = 'pending' ${filters}
-      ${hold}
-    ORDER BY ready_at, ready_id
+    SELECT ${COLUMNS} FROM ${t} o
+    WHERE o.state = 'pending' AND o.available_at <= @now AND ${NOT_LEASED}
+      ${variant.types ? 'AND o.type IN (SELECT value FROM json_each(@types))' : ''}
+      ${variant.excludeTypes ? 'AND o.type NOT IN (SELECT value FROM json_each(@exclude))' : ''}
+      AND (o.key IS NULL OR (
+        NOT EXISTS (SELECT 1 FROM ${t} h
+          WHERE h.key = o.key AND h.id < o.id AND h.state = 'pending' AND h.key IS NOT NULL)
+        AND NOT EXISTS (SELECT 1 FROM ${t} b
+          WHERE b.key = o.key AND b.state = 'pending' AND b.attempts > 0
+            AND b.key IS NOT NULL AND b.id <> o.id
+            AND (b.lease_expires_at > @now OR b.available_at > @now))
+        ${hold}))
+    ORDER BY o.available_at, o.id
     LIMIT ${boundLimit('limit')}`;
 }
 
 /**
  * Leases the rows whose ids are in the JSON array @ids and counts the attempt. Parameters: @ids,
- * @token, @leaseUntil. Only the lease columns and the attempt count change: no index covers them
- * or names them in its condition, so the lease writes no index entry, and no trigger runs.
+ * @token, @leaseUntil. Only the lease columns and the attempt count change, so that no index but
+ * the busy-key one (whose condition names `attempts`) is touched.
  */
 export function leaseSql(table: string): string {
   return `UPDATE "${table}" SET attempts = attempts + 1, lease_token = @token,

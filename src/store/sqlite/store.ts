@@ -33,7 +33,6 @@ import {
 } from '../options.js';
 import { splitRefused } from '../shared.js';
 import { callSafely, subscribeWake } from '../wake.js';
-import { adoptSql, advanceSeenSql } from './heads.js';
 import { migrateSqlite } from './migrations.js';
 import { sqliteWakeKey } from './names.js';
 import * as operator from './operator.js';
@@ -191,18 +190,11 @@ export class SqliteStore implements OutboxStore {
     return { token, events, leaseExpiresAt: new Date(leaseUntil), rejected };
   }
 
-  /**
-   * The body of the claim transaction: adopts new events, picks and leases the rows, then decodes
-   * or dead-letters each.
-   */
+  /** The body of the claim transaction: leases the rows, then decodes or dead-letters each. */
   #claimRows(
     params: ClaimParams,
     excluded: readonly string[] | undefined,
   ): { events: OutboxEvent[]; rejected: RejectedRow[] } {
-    // Events inserted since the last claim become the heads of their keys (see heads.ts).
-    this.#statement('adopt', () => adoptSql(this.#table)).run();
-    this.#statement('advance_seen', () => advanceSeenSql(this.#table)).run();
-
     const paused = this.#statement(
       'paused',
       () => `SELECT type FROM "${this.#table}_paused"`,
