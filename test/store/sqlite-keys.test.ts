@@ -1,5 +1,6 @@
 // Order per key on the SQLite store in cases the conformance suite does not reach: rows removed
-// by hand, and a requeued earlier event whose later one was handed out and then released.
+// by hand, requeued earlier events behind a later one that was handed out, and migration 2 (the
+// busy-key index dropped) on an outbox that already holds events.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { SqliteStore, enqueueMany } from '../../src/store/index.js';
+import { sqliteMigrations } from '../../src/store/sqlite/migrations.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'outbox-sqlite-keys-'));
 const file = join(dir, 'keys.db');
@@ -21,7 +23,9 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function open(options: { deadKeyPolicy?: 'hold' | 'skip' } = {}): Promise<SqliteStore> {
+async function open(
+  options: { deadKeyPolicy?: 'hold' | 'skip'; now?: () => number } = {},
+): Promise<SqliteStore> {
   tables += 1;
   const store = new SqliteStore({ filename: file, ...options, table: `keys_${tables}` });
   await store.migrate();
@@ -76,6 +80,69 @@ describe('sqlite store: order per key, by hand and after a release', () => {
       assert.deepEqual(ids(await store.claim({ limit: 10, leaseMs: LEASE })), [a2]);
     } finally {
       await store.close();
+    }
+  });
+
+  it('holds a requeued earlier event while a later one waits for its retry', async () => {
+    let now = Date.now() + 1000;
+    const store = await open({ deadKeyPolicy: 'skip', now: () => now });
+    try {
+      const [a1, a2] = await enqueueKeyed(store, 2);
+      const first = await store.claim({ limit: 10, leaseMs: LEASE });
+      await store.deadLetter(first.token, [{ id: a1 as string, reason: 'poison' }]);
+      const second = await store.claim({ limit: 10, leaseMs: LEASE });
+      assert.deepEqual(ids(second), [a2]);
+      const retryAt = new Date(now + 1000);
+      await store.fail(second.token, [{ id: a2 as string, error: 'broker down', retryAt }]);
+
+      assert.equal(await store.requeueDead({ ids: [a1 as string] }), 1);
+      assert.equal((await store.claim({ limit: 10, leaseMs: LEASE })).events.length, 0);
+      now += 2000;
+      assert.deepEqual(ids(await store.claim({ limit: 10, leaseMs: LEASE })), [a1]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('drops the busy-key index from an outbox with leased events and keeps its order', async () => {
+    tables += 1;
+    const table = `keys_${tables}`;
+    const [first] = sqliteMigrations;
+    assert.ok(first !== undefined);
+    producer.exec(`CREATE TABLE "${table}_migrations" (
+      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL DEFAULT 0)`);
+    producer.exec(first.sql(table));
+    producer
+      .prepare(`INSERT INTO "${table}_migrations" (version, name) VALUES (1, ?)`)
+      .run(first.name);
+    const old = new SqliteStore({ filename: file, table });
+    const [a1, a2] = await enqueueMany(
+      producer,
+      [
+        { type: 't', key: 'A', payload: 1 },
+        { type: 't', key: 'A', payload: 2 },
+        { type: 't', payload: 'unkeyed' },
+      ],
+      { table },
+    );
+    const leased = await old.claim({ limit: 1, leaseMs: LEASE });
+    assert.deepEqual(ids(leased), [a1]);
+
+    const store = new SqliteStore({ filename: file, table });
+    try {
+      await store.migrate();
+      await store.migrate();
+      const indexes = producer
+        .prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`)
+        .pluck()
+        .all(table);
+      assert.ok(!indexes.includes(`${table}_busy_key_idx`), indexes.join(', '));
+      assert.equal((await store.claim({ limit: 10, leaseMs: LEASE })).events[0]?.key, null);
+      await store.complete(leased.token, [a1 as string]);
+      assert.deepEqual(ids(await store.claim({ limit: 10, leaseMs: LEASE })), [a2]);
+    } finally {
+      await store.close();
+      await old.close();
     }
   });
 });

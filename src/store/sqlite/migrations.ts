@@ -49,6 +49,11 @@ export const sqliteMigrations: readonly SqliteMigration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'no busy-key index: the claim checks busy keys for requeued heads only',
+    sql: (table) => `DROP INDEX IF EXISTS "${table}_busy_key_idx";`,
+  },
 ];
 
 export function migrateSqlite(db: Database.Database, table: string): number[] {

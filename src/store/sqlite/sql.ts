@@ -21,7 +21,15 @@ export const LEASED_BY = `o.lease_token = @token AND o.lease_expires_at > @now
 
 /**
  * Picks the head events of free keys and any unkeyed events (see the PostgreSQL store for the
- * rules), returning `COLUMNS` as they are before the claim. Parameters: @now, @limit, [@types],
+ * rules), returning `COLUMNS` as they are before the claim.
+ *
+ * The busy-key check (is another event of the key leased or waiting for a retry?) runs only for a
+ * head that was requeued and not claimed since (`attempts = 0` with a `last_error`). Any other
+ * head has been pending, as the lowest pending id of its key, since before every later event of
+ * the key could have been claimed: SQLite hands out ids in commit order, one writer at a time,
+ * so an event cannot appear below one already claimed. Only a requeue puts an event back below
+ * them. The check then reads the key's later events through the key index; no index of leased
+ * events is needed, so a claim writes no index entry. Parameters: @now, @limit, [@types],
  * [@exclude]. Paused types are read in the same transaction and passed in `@exclude`, which
  * spares the common case (nothing paused) a check per row. The claim's transaction then leases
  * the picked rows with `leaseSql`.
@@ -48,10 +56,9 @@ export function claimSql(
       AND (o.key IS NULL OR (
         NOT EXISTS (SELECT 1 FROM ${t} h
           WHERE h.key = o.key AND h.id < o.id AND h.state = 'pending' AND h.key IS NOT NULL)
-        AND NOT EXISTS (SELECT 1 FROM ${t} b
-          WHERE b.key = o.key AND b.state = 'pending' AND b.attempts > 0
-            AND b.key IS NOT NULL AND b.id <> o.id
-            AND (b.lease_expires_at > @now OR b.available_at > @now))
+        AND (o.attempts > 0 OR o.last_error IS NULL OR NOT EXISTS (SELECT 1 FROM ${t} b
+          WHERE b.key = o.key AND b.key IS NOT NULL AND b.id > o.id AND b.state = 'pending'
+            AND b.attempts > 0 AND (b.lease_expires_at > @now OR b.available_at > @now)))
         ${hold}))
     ORDER BY o.available_at, o.id
     LIMIT ${boundLimit('limit')}`;
@@ -59,8 +66,8 @@ export function claimSql(
 
 /**
  * Leases the rows whose ids are in the JSON array @ids and counts the attempt. Parameters: @ids,
- * @token, @leaseUntil. Only the lease columns and the attempt count change, so that no index but
- * the busy-key one (whose condition names `attempts`) is touched.
+ * @token, @leaseUntil. Only the lease columns and the attempt count change, which no index covers
+ * or names in its condition, so that no index is touched.
  */
 export function leaseSql(table: string): string {
   return `UPDATE "${table}" SET attempts = attempts + 1, lease_token = @token,
