@@ -372,8 +372,26 @@ describe('postgres store: specifics', () => {
         holder.release();
       }
 
+      // In turn, the claim still waits for a table lock as long as it takes (not 200 ms).
+      const locked = await outbox.enqueue([{ type: 't', key: 'C', payload: 3 }]);
+      const locker = await pool.connect();
+      try {
+        await locker.query(`BEGIN; LOCK TABLE "${schema}"."${table}" IN ACCESS EXCLUSIVE MODE`);
+        const release = new Promise((resolve) => setTimeout(resolve, 400)).then(() =>
+          locker.query('COMMIT'),
+        );
+        const blocked = await outbox.store.claim({ limit: 10, leaseMs: 10_000 });
+        await release;
+        assert.deepEqual(
+          blocked.events.map((event) => event.id),
+          locked,
+        );
+      } finally {
+        locker.release();
+      }
+
       // With the turn free, a claim in turn runs at once and leaves no transaction open.
-      const last = await outbox.enqueue([{ type: 't', key: 'C', payload: 3 }]);
+      const last = await outbox.enqueue([{ type: 't', key: 'D', payload: 4 }]);
       const started = Date.now();
       const claim = await outbox.store.claim({ limit: 10, leaseMs: 10_000 });
       assert.deepEqual(

@@ -116,15 +116,18 @@ export function claimSql(names: PgNames, variant: ClaimVariant): string {
 /**
  * Opens a transaction and waits, at most `waitMs`, for the outbox's claim turn: a transaction-level
  * advisory lock, so that claims made in turn run one at a time and each sees the leases of the one
- * before (see `PostgresStore`). Plain text, no parameters (one round trip for the three
- * statements): the names are validated identifiers and `waitMs` an integer. A wait that runs out
- * fails with `lock_not_available` (55P03) and leaves the transaction to be rolled back.
+ * before (see `PostgresStore`). The claim that follows waits for other locks (a migration's, say)
+ * as any claim does: the timeout only bounds the wait for the turn. Plain text, no parameters
+ * (one round trip for the four statements): the names are validated identifiers and `waitMs` an
+ * integer. A wait that runs out fails with `lock_not_available` (55P03) and leaves the
+ * transaction to be rolled back.
  */
 export function claimTurnSql(names: PgNames, waitMs: number): string {
   const lock = `outbox-claim:${names.schema}.${names.table}`;
 
   return `BEGIN; SET LOCAL lock_timeout = ${Math.trunc(waitMs)};
-    SELECT pg_advisory_xact_lock(hashtextextended('${lock}', 0))`;
+    SELECT pg_advisory_xact_lock(hashtextextended('${lock}', 0));
+    SET LOCAL lock_timeout TO DEFAULT`;
 }
 
 /** $1 ids, $2 token, $3 reason prefix. Gives back the attempt the claim counted. */
