@@ -375,18 +375,18 @@ describe('postgres store: specifics', () => {
       // In turn, the claim still waits for a table lock as long as it takes (not 200 ms).
       const locked = await outbox.enqueue([{ type: 't', key: 'C', payload: 3 }]);
       const locker = await pool.connect();
+      await locker.query(`BEGIN; LOCK TABLE "${schema}"."${table}" IN ACCESS EXCLUSIVE MODE`);
+      const unlocked = new Promise((resolve) => setTimeout(resolve, 400)).then(() =>
+        locker.query('COMMIT'),
+      );
       try {
-        await locker.query(`BEGIN; LOCK TABLE "${schema}"."${table}" IN ACCESS EXCLUSIVE MODE`);
-        const release = new Promise((resolve) => setTimeout(resolve, 400)).then(() =>
-          locker.query('COMMIT'),
-        );
         const blocked = await outbox.store.claim({ limit: 10, leaseMs: 10_000 });
-        await release;
         assert.deepEqual(
           blocked.events.map((event) => event.id),
           locked,
         );
       } finally {
+        await unlocked;
         locker.release();
       }
 
