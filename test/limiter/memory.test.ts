@@ -94,6 +94,34 @@ describe('memory', () => {
     );
   });
 
+  it('weighs its samples so that the timed counts match the tasks run (runAll)', async () => {
+    const items = 20_000;
+    for (const [keyed, concurrency] of [
+      [false, 4],
+      [false, 50],
+      [true, 4],
+      [true, 50],
+    ] as const) {
+      const limiter = new ConcurrencyLimiter({
+        concurrency,
+        sampleEvery: 16,
+        ...(keyed ? { perKey: { concurrency: 2 } } : {}),
+      });
+      const list = Array.from({ length: items }, (_, n) => n);
+      await limiter.runAll(list, async (n) => n, keyed ? { key: (n) => `k${n % 8}` } : {});
+      const { queueWaitMs, runTimeMs } = limiter.getMemoryStats();
+      for (const [name, count] of [
+        ['queue wait', queueWaitMs.count],
+        ['run time', runTimeMs.count],
+      ] as const) {
+        assert.ok(
+          count >= items * 0.75 && count <= items * 1.25,
+          `${keyed ? 'keyed' : 'unkeyed'} x${concurrency} ${name}: ${count} for ${items} tasks`,
+        );
+      }
+    }
+  });
+
   it('keeps percentiles within 12.5 % and the same memory whatever the sample count', () => {
     const histogram = new Histogram();
     for (let i = 1; i <= 100_000; i += 1) histogram.record(i / 100);
