@@ -356,7 +356,23 @@ export class PostgresStore implements OutboxStore {
   }
 
   async complete(token: string, ids: readonly string[]): Promise<AckResult> {
-    return this.#ack(this.#sql.complete, ids, [token]);
+    if (ids.length === 0) return { applied: [], refused: [] };
+
+    const text = this.#sql.complete;
+    const result = await this.#run(() =>
+      this.#pool.query<{ n: number; ids: string[] | null }>({
+        name: statementName(text),
+        text,
+        values: [ids, token],
+      }),
+    );
+    // One row: the count, and the changed ids only when some of the given ones were refused.
+    const row = result.rows[0];
+    if (row?.n === ids.length) return { applied: [...ids], refused: [] };
+
+    const changed = (row?.ids ?? []).map((id) => ({ id }));
+
+    return splitRefused(ids, changed);
   }
 
   async fail(token: string, failures: readonly FailedAttempt[]): Promise<AckResult> {
