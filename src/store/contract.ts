@@ -17,8 +17,12 @@ export interface OutboxStore {
   migrate(): Promise<void>;
 
   /**
-   * Claims up to `limit` available events under a new lease. Never hands out an event whose
-   * ordering key has an earlier undelivered event, nor two events of one key at a time.
+   * Claims up to `limit` available events under a new lease. A keyed event is handed out only
+   * when no earlier event of its key is pending (leased, waiting for a retry, not yet available)
+   * nor, under `hold`, dead, and never while another claim holds an event of its key. With
+   * `perKey` above 1, a claim may hand out a run of a key: its free head and the key's following
+   * pending events, consecutive in id order, all under this claim's lease (see
+   * `ClaimOptions.perKey`). Two claims never hold events of one key at the same time.
    */
   claim(options: ClaimOptions): Promise<Claim>;
 
@@ -83,6 +87,21 @@ export interface ClaimOptions {
   types?: readonly string[];
   /** Never claim these types (exact names): paused types stay pending. */
   excludeTypes?: readonly string[];
+  /**
+   * The most events of one ordering key this claim may hand out (default 1). They are the
+   * key's next pending events, consecutive in id order, all under this claim's lease. A
+   * consumer must publish them in id order and release the rest of a key's run when one of
+   * them is not delivered.
+   *
+   * The claim picks free heads (and unkeyed events) in the same order as with 1, and after each
+   * keyed head takes the key's following pending events, up to `perKey` in all, stopping at the
+   * first one it may not take: not yet available, leased, of a type excluded, paused or not in
+   * `types`, or behind a dead event under `hold`. It never skips an event of the key. `limit`
+   * bounds the total; the events come back in id order. When a row of a run cannot be read (it
+   * is dead-lettered and listed in `rejected`), the later events of its key in the claim are
+   * handed back at once, their attempt not counted. An integer from 1 to `limit`.
+   */
+  perKey?: number;
 }
 
 export interface Claim {

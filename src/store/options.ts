@@ -119,8 +119,29 @@ export function backoffDelay(
   return Math.floor(random() * ceiling);
 }
 
-/** Checks `claim` options; throws a TypeError or RangeError naming the option. */
-export function checkClaimOptions(options: { limit: number; leaseMs: number }): void {
+/**
+ * Checks `claim` options; throws a TypeError or RangeError naming the option. Returns `perKey`
+ * (1 when not given).
+ */
+export function checkClaimOptions(options: {
+  limit: number;
+  leaseMs: number;
+  perKey?: number;
+}): number {
   checkInteger('limit', options.limit, 1, 10_000);
   checkInteger('leaseMs', options.leaseMs, 1);
+  const perKey = options.perKey;
+  if (perKey === undefined) return 1;
+
+  if (typeof perKey !== 'number' || !Number.isInteger(perKey)) {
+    throw new TypeError(`perKey must be an integer; got ${String(perKey)}`);
+  }
+
+  if (perKey < 1 || perKey > options.limit) {
+    throw new RangeError(
+      `perKey must be between 1 and the claim's limit (${options.limit}); got ${perKey}`,
+    );
+  }
+
+  return perKey;
 }

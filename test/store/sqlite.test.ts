@@ -15,6 +15,7 @@ import {
   type SqliteStoreOptions,
 } from '../../src/store/index.js';
 import { registerStoreConformance, waitFor, type Outbox } from './conformance.js';
+import { registerRunConformance } from './conformance-runs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'outbox-store-'));
 const file = join(dir, 'outbox.db');
@@ -79,7 +80,9 @@ async function setup(options: Partial<SqliteStoreOptions> = {}): Promise<Outbox>
   };
 }
 
-registerStoreConformance({ name: 'sqlite', acceptsInvalidJson: true, setup });
+const harness = { name: 'sqlite', acceptsInvalidJson: true, setup };
+registerStoreConformance(harness);
+registerRunConformance(harness);
 
 describe('sqlite store: specifics', () => {
   it('opens the file in WAL mode with a busy timeout', async () => {

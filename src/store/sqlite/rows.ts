@@ -8,7 +8,8 @@ export interface SqliteEventRow extends DbEventRow {
 
 /**
  * A claimed row as the claim statement returns it in raw mode: the values of `COLUMNS`, in that
- * order, without an object per row.
+ * order, without an object per row. The row of a run (see `runSql`) also carries its lease's
+ * end, in milliseconds, or null.
  */
 export type SqliteClaimRow = [
   id: number,
@@ -20,6 +21,7 @@ export type SqliteClaimRow = [
   availableAt: number,
   attempts: number,
   lastError: string | null,
+  leaseExpiresAt?: number | null,
 ];
 
 /** Names a raw claimed row's values the way the decoder reads them. */

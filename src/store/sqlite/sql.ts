@@ -65,6 +65,38 @@ export function claimSql(
 }
 
 /**
+ * The events that follow a claimed head in its key, for a claim with `perKey` above 1: the key's
+ * next pending events in id order, at most @more, read through the key index. Under `hold` the
+ * run ends before the key's first dead event after the head (an uncorrelated subquery, run once
+ * per execution). Returns `COLUMNS` and the lease's end; the claim then checks each row in order
+ * and stops at the first it may not take. Parameters: @key, @head (the head's id), @more.
+ */
+export function runSql(table: string, policy: DeadKeyPolicy): string {
+  const t = `"${table}"`;
+  const hold =
+    policy === 'hold'
+      ? `AND o.id < COALESCE((SELECT min(d.id) FROM ${t} d
+           WHERE d.key = @key AND d.id > @head AND d.state = 'dead'), 9223372036854775807)`
+      : '';
+
+  return `
+    SELECT ${COLUMNS}, o.lease_expires_at FROM ${t} o
+    WHERE o.key = @key AND o.key IS NOT NULL AND o.id > @head AND o.state = 'pending' ${hold}
+    ORDER BY o.key, o.id
+    LIMIT ${boundLimit('more')}`;
+}
+
+/**
+ * Hands back rows the claim leased but will not hand out (the later events of a key whose run
+ * met an unreadable row): the lease is cleared and the attempt given back. Parameter: @ids.
+ */
+export function unleaseSql(table: string): string {
+  return `UPDATE "${table}" SET attempts = MAX(attempts - 1, 0), lease_token = NULL,
+      lease_expires_at = NULL
+    WHERE id IN (SELECT value FROM json_each(@ids))`;
+}
+
+/**
  * Leases the rows whose ids are in the JSON array @ids and counts the attempt. Parameters: @ids,
  * @token, @leaseUntil. Only the lease columns and the attempt count change, which no index covers
  * or names in its condition, so that no index is touched.

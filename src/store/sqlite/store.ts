@@ -69,7 +69,9 @@ interface ClaimParams {
 type ClaimTransaction = Database.Transaction<
   (
     params: ClaimParams,
-    excluded?: readonly string[],
+    excluded: readonly string[] | undefined,
+    perKey: number,
+    types: readonly string[] | undefined,
   ) => {
     events: OutboxEvent[];
     rejected: RejectedRow[];
@@ -169,7 +171,7 @@ export class SqliteStore implements OutboxStore {
   }
 
   async claim(options: ClaimOptions): Promise<Claim> {
-    checkClaimOptions(options);
+    const perKey = checkClaimOptions(options);
 
     const token = randomUUID();
     const now = this.#now();
@@ -181,19 +183,31 @@ export class SqliteStore implements OutboxStore {
 
     const params: ClaimParams = { now, limit: options.limit, token, leaseUntil };
     if (types !== undefined) params.types = JSON.stringify(types);
-    this.#claimTransaction ??= this.#db.transaction((p: ClaimParams, excluded?: string[]) =>
-      this.#claimRows(p, excluded),
+    this.#claimTransaction ??= this.#db.transaction(
+      (
+        p: ClaimParams,
+        excluded: readonly string[] | undefined,
+        runs: number,
+        only: readonly string[] | undefined,
+      ) => this.#claimRows(p, excluded, runs, only),
     );
     const run = this.#claimTransaction;
-    const { events, rejected } = this.#run(() => run.immediate(params, options.excludeTypes));
+    const { events, rejected } = this.#run(() =>
+      run.immediate(params, options.excludeTypes, perKey, types),
+    );
 
     return { token, events, leaseExpiresAt: new Date(leaseUntil), rejected };
   }
 
-  /** The body of the claim transaction: leases the rows, then decodes or dead-letters each. */
+  /**
+   * The body of the claim transaction: picks the rows (with their runs when `perKey` is above
+   * 1), leases them, then decodes or dead-letters each.
+   */
   #claimRows(
     params: ClaimParams,
     excluded: readonly string[] | undefined,
+    perKey: number,
+    types: readonly string[] | undefined,
   ): { events: OutboxEvent[]; rejected: RejectedRow[] } {
     const paused = this.#statement(
       'paused',
@@ -216,7 +230,10 @@ export class SqliteStore implements OutboxStore {
         }),
       'raw',
     );
-    const rows = statement.all(params) as SqliteClaimRow[];
+    const rows =
+      perKey === 1
+        ? (statement.all(params) as SqliteClaimRow[])
+        : this.#pickRuns(statement, params, perKey, types, exclude);
     if (rows.length === 0) return { events: [], rejected: [] };
 
     const lease = this.#statement('lease', () => sql.leaseSql(this.#table));
@@ -230,7 +247,16 @@ export class SqliteStore implements OutboxStore {
 
     const events: OutboxEvent[] = [];
     const rejected: RejectedRow[] = [];
+    // Keys whose run met a row that cannot be handed out, and the later rows handed back.
+    let cutKeys: Set<string> | undefined;
+    const handBack: number[] = [];
     for (const row of rows) {
+      const key = row[2];
+      if (cutKeys !== undefined && key !== null && cutKeys.has(key)) {
+        handBack.push(row[0]);
+        continue;
+      }
+
       // The row was read before the lease counted this attempt.
       row[7] += 1;
       const attempts = row[7];
@@ -240,6 +266,7 @@ export class SqliteStore implements OutboxStore {
           'acknowledgement (its dispatcher crashed or stalled each time)';
         this.#reject(params.now, row[0], reason, 1);
         rejected.push({ id: String(row[0]), reason });
+        if (perKey > 1 && key !== null) (cutKeys ??= new Set()).add(key);
         continue;
       }
 
@@ -251,9 +278,60 @@ export class SqliteStore implements OutboxStore {
 
       this.#reject(params.now, row[0], decoded.reason, 0);
       rejected.push({ id: String(row[0]), reason: decoded.reason });
+      if (perKey > 1 && key !== null) (cutKeys ??= new Set()).add(key);
+    }
+    if (handBack.length > 0) {
+      const unlease = this.#statement('unlease', () => sql.unleaseSql(this.#table));
+      unlease.run({ ids: JSON.stringify(handBack) });
     }
 
     return { events, rejected };
+  }
+
+  /**
+   * Picks heads as the plain claim does, in the same order, and after each keyed head the key's
+   * following pending events, up to `perKey` in all, stopping at the first one this claim may
+   * not take; stops once `limit` rows are picked. The pick is read row by row, so that it reads
+   * no more heads than the claim uses; the run statement is a read, which better-sqlite3 allows
+   * while the pick is open. The rows come back in pick order, each run after its head.
+   */
+  #pickRuns(
+    pick: Database.Statement,
+    params: ClaimParams,
+    perKey: number,
+    types: readonly string[] | undefined,
+    exclude: readonly string[],
+  ): SqliteClaimRow[] {
+    const run = this.#statement(
+      'run',
+      () => sql.runSql(this.#table, this.options.deadKeyPolicy),
+      'raw',
+    );
+    const wanted = types === undefined ? undefined : new Set(types);
+    const unwanted = new Set(exclude);
+    const { now, limit } = params;
+    const rows: SqliteClaimRow[] = [];
+    for (const head of pick.iterate(params) as IterableIterator<SqliteClaimRow>) {
+      rows.push(head);
+      if (rows.length >= limit) break;
+
+      if (head[2] === null) continue;
+
+      const more = Math.min(perKey - 1, limit - rows.length);
+      const next = run.all({ key: head[2], head: head[0], more }) as SqliteClaimRow[];
+      for (const row of next) {
+        const leaseEnd = row[9] ?? null;
+        const leased = leaseEnd !== null && leaseEnd > now;
+        const type = row[1];
+        const excluded = unwanted.has(type) || (wanted !== undefined && !wanted.has(type));
+        if (row[6] > now || leased || excluded) break;
+
+        rows.push(row);
+      }
+      if (rows.length >= limit) break;
+    }
+
+    return rows;
   }
 
   /** Dead-letters a claimed row the store cannot hand out; `giveBack` undoes the claim's count. */
