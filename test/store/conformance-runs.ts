@@ -188,6 +188,34 @@ export function registerRunConformance(harness: StoreHarness): void {
       },
     );
 
+    withOutbox(
+      'an event requeued below a run waits until the run is done',
+      { deadKeyPolicy: 'skip' },
+      async (o) => {
+        const [a1, a2, a3] = await o.enqueue([
+          { type: 't', key: 'a', payload: 1 },
+          { type: 't', key: 'a', payload: 2 },
+          { type: 't', key: 'a', payload: 3 },
+        ]);
+        const first = await o.store.claim({ limit: 10, leaseMs: LEASE, perKey: 3 });
+        assert.deepEqual(ids(first), [a1, a2, a3]);
+        await o.store.deadLetter(first.token, [{ id: a1 as string, reason: 'x' }]);
+        assert.equal(await o.store.requeueDead({ ids: [a1 as string] }), 1);
+        const other = await o.open({ deadKeyPolicy: 'skip' });
+        assert.equal(
+          (await other.claim({ limit: 10, leaseMs: LEASE, perKey: 3 })).events.length,
+          0,
+        );
+        await o.store.complete(first.token, [a2 as string]);
+        assert.equal(
+          (await other.claim({ limit: 10, leaseMs: LEASE, perKey: 3 })).events.length,
+          0,
+        );
+        await o.store.complete(first.token, [a3 as string]);
+        assert.deepEqual(ids(await other.claim({ limit: 10, leaseMs: LEASE, perKey: 3 })), [a1]);
+      },
+    );
+
     withOutbox('perKey 1 hands out one event per key, as a claim without it', {}, async (o) => {
       const [a1, , b1] = await o.enqueue([
         { type: 't', key: 'a', payload: 1 },

@@ -18,6 +18,7 @@ import { migrations, type Migration } from '../../src/store/postgres/migrations.
 import { compareIds } from '../../src/store/postgres/rows.js';
 import { claimSql } from '../../src/store/postgres/sql.js';
 import { registerStoreConformance, waitFor, type Outbox } from './conformance.js';
+import { registerRunConformance } from './conformance-runs.js';
 
 const URL = process.env['OUTBOX_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `store_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
@@ -89,7 +90,9 @@ async function setup(options: Partial<PostgresStoreOptions> = {}): Promise<Outbo
   };
 }
 
-registerStoreConformance({ name: 'postgres', acceptsInvalidJson: false, setup });
+const harness = { name: 'postgres', acceptsInvalidJson: false, setup };
+registerStoreConformance(harness);
+registerRunConformance(harness);
 
 describe('postgres store: specifics', () => {
   it('refuses an invalid JSON payload at insert, in the producer transaction', async () => {
@@ -149,6 +152,71 @@ describe('postgres store: specifics', () => {
         ids,
       );
     } finally {
+      await outbox.dispose();
+    }
+  });
+
+  it('an event committed late below a run waits until the run is done', async () => {
+    const outbox = await setup();
+    const target = { schema, table: tableOf(outbox) };
+    const late = await pool.connect();
+    try {
+      const [a1] = await enqueueMany(pool, [{ type: 't', key: 'a', payload: 1 }], target);
+      // a2 takes its id now and commits after a3: the run cannot see it, and passes it.
+      await late.query('BEGIN');
+      const [a2] = await enqueueMany(late, [{ type: 't', key: 'a', payload: 2 }], target);
+      const [a3] = await enqueueMany(pool, [{ type: 't', key: 'a', payload: 3 }], target);
+      const claim = await outbox.store.claim({ limit: 10, leaseMs: 60_000, perKey: 3 });
+      assert.deepEqual(
+        claim.events.map((event) => event.id),
+        [a1, a3],
+      );
+      await late.query('COMMIT');
+      // Never beside the run: the key's leased events hold it back until they are done.
+      const other = await outbox.open();
+      const next = () => other.claim({ limit: 10, leaseMs: 60_000, perKey: 3 });
+      assert.equal((await next()).events.length, 0);
+      await outbox.store.complete(claim.token, [a1 as string]);
+      assert.equal((await next()).events.length, 0);
+      await outbox.store.complete(claim.token, [a3 as string]);
+      assert.deepEqual(
+        (await next()).events.map((event) => event.id),
+        [a2],
+      );
+    } finally {
+      late.release();
+      await outbox.dispose();
+    }
+  });
+
+  it('a run stops at a row locked by another transaction', async () => {
+    const outbox = await setup();
+    const target = { schema, table: tableOf(outbox) };
+    const locker = await pool.connect();
+    try {
+      const [a1, a2, a3] = await enqueueMany(
+        pool,
+        [1, 2, 3].map((n) => ({ type: 't', key: 'a', payload: n })),
+        target,
+      );
+      await locker.query('BEGIN');
+      await locker.query(`SELECT 1 FROM "${schema}"."${target.table}" WHERE id = $1 FOR UPDATE`, [
+        a2,
+      ]);
+      const claim = await outbox.store.claim({ limit: 10, leaseMs: 60_000, perKey: 3 });
+      assert.deepEqual(
+        claim.events.map((event) => event.id),
+        [a1],
+      );
+      await locker.query('ROLLBACK');
+      await outbox.store.complete(claim.token, [a1 as string]);
+      const rest = await outbox.store.claim({ limit: 10, leaseMs: 60_000, perKey: 3 });
+      assert.deepEqual(
+        rest.events.map((event) => event.id),
+        [a2, a3],
+      );
+    } finally {
+      locker.release();
       await outbox.dispose();
     }
   });

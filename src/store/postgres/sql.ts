@@ -31,6 +31,11 @@ export interface ClaimVariant {
   bounded?: boolean;
   /** Drop the rows of busy keys through a hash of them first (see `claimSql`). */
   busyKeys?: boolean;
+  /**
+   * Take runs of a key: after each keyed head, the key's next events, at most `$N` more (the
+   * last parameter), see `runsSql`.
+   */
+  runs?: boolean;
 }
 
 /**
@@ -60,6 +65,8 @@ export interface ClaimVariant {
  * `BUSY_KEYS_CAP`): the events waiting behind busy keys then cost no probe. The set only repeats
  * the busy-key check, so a partial one (past the cap) costs speed, never correctness. The store
  * asks for it where most keys are busy; elsewhere gathering the set costs more than it saves.
+ *
+ * With `runs`, the picked heads feed `runsSql`, which adds each key's run after its head.
  */
 export function claimSql(names: PgNames, variant: ClaimVariant): string {
   const t = qualified(names);
@@ -88,9 +95,11 @@ export function claimSql(names: PgNames, variant: ClaimVariant): string {
               AND (k.lease_expires_at > now() OR k.available_at > now())
             LIMIT ${BUSY_KEYS_CAP}) AND`
       : '';
+  const runs = variant.runs === true;
+
   return `
     WITH picked AS (
-      SELECT o.id FROM ${t} o
+      SELECT o.id${runs ? ', o.key' : ''} FROM ${t} o
       WHERE o.state = 'pending' AND o.available_at <= now() AND ${NOT_LEASED} ${bound}
         AND o.type NOT IN (SELECT p.type FROM ${qualified(names, '_paused')} p)
         ${filters}
@@ -106,11 +115,65 @@ export function claimSql(names: PgNames, variant: ClaimVariant): string {
       ORDER BY o.available_at, o.id
       LIMIT $1
       FOR UPDATE OF o SKIP LOCKED
-    )
+    )${runs ? runsSql(names, variant, window + Number(variant.bounded === true)) : ''}
     UPDATE ${t} o SET attempts = o.attempts + 1, claimed = o.key IS NOT NULL,
       lease_token = $3::uuid, lease_expires_at = now() + $2::float8 * interval '1 millisecond'
-    WHERE o.id = ANY(ARRAY(SELECT id FROM picked))
+    WHERE o.id = ANY(ARRAY(SELECT id FROM ${runs ? 'taken' : 'picked'}))
     RETURNING ${COLUMNS}, date_part('epoch', o.lease_expires_at) * 1000 AS lease_expires_at`;
+}
+
+/**
+ * The runs of a claim with `perKey` above 1: a CTE `taken` of the ids to lease, in pick order,
+ * each keyed head followed by its key's next pending events, at most `$more` of them (`perKey -
+ * 1`), up to `$1` ids in all. `picked` is read only as far as `taken` needs, so the claim locks
+ * no more heads than it hands out (a CTE that changes nothing is evaluated on demand).
+ *
+ * For each head, the key's next pending events in id order (through the key index; under `hold`
+ * only those before the key's first dead event after the head) are read in the statement's
+ * snapshot and each is locked with `FOR UPDATE SKIP LOCKED`, its conditions checked again on
+ * the latest version of the row (not leased, still pending and available). The run keeps them
+ * while each one, and every one before it, is available, not leased, of a type the claim takes,
+ * and locked: it stops at the first that is not, never passing over an event of the key. A later
+ * row that fails cannot be taken by anyone else either: its key's head is locked by this claim.
+ */
+function runsSql(names: PgNames, variant: ClaimVariant, more: number): string {
+  const t = qualified(names);
+  const filters = [
+    variant.types ? 'AND c.type = ANY($4::text[])' : '',
+    variant.excludeTypes ? `AND c.type <> ALL($${variant.types ? 5 : 4}::text[])` : '',
+  ].join(' ');
+  const hold =
+    variant.policy === 'hold'
+      ? `AND c.id < COALESCE((SELECT min(d.id) FROM ${t} d
+           WHERE d.key = h.key AND d.id > h.id AND d.state = 'dead'), ${BIGINT_MAX})`
+      : '';
+  const free = (alias: string) =>
+    `(${alias}.lease_expires_at IS NULL OR ${alias}.lease_expires_at <= now())`;
+
+  return `,
+    taken AS (
+      SELECT x.id FROM picked h CROSS JOIN LATERAL (
+        SELECT h.id, 0::bigint AS n
+        UNION ALL
+        SELECT r.id, r.n FROM (
+          SELECT c.id, c.n, bool_and(c.ok AND l.id IS NOT NULL) OVER (ORDER BY c.n) AS ok
+          FROM (
+            SELECT c.id, row_number() OVER (ORDER BY c.id) AS n,
+              (c.available_at <= now() AND ${free('c')} ${filters}
+                AND c.type NOT IN (SELECT p.type FROM ${qualified(names, '_paused')} p))
+                IS TRUE AS ok
+            FROM ${t} c
+            WHERE h.key IS NOT NULL AND c.key = h.key AND c.key IS NOT NULL AND c.id > h.id
+              AND c.state = 'pending' ${hold}
+            ORDER BY c.id
+            LIMIT $${more}) c
+          LEFT JOIN LATERAL (
+            SELECT l.id FROM ${t} l
+            WHERE l.id = c.id AND c.ok AND l.state = 'pending' AND ${free('l')}
+              AND l.available_at <= now()
+            FOR UPDATE OF l SKIP LOCKED) l ON true) r
+        WHERE r.ok) x
+      LIMIT $1)`;
 }
 
 /**

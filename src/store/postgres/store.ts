@@ -203,7 +203,7 @@ export class PostgresStore implements OutboxStore {
   }
 
   async claim(options: ClaimOptions): Promise<Claim> {
-    checkClaimOptions(options);
+    const perKey = checkClaimOptions(options);
 
     const token = randomUUID();
     const types = options.types !== undefined ? [...options.types] : undefined;
@@ -215,7 +215,7 @@ export class PostgresStore implements OutboxStore {
       return { token, events: [], leaseExpiresAt: new Date(), rejected: [] };
     }
 
-    const query = { limit: options.limit, leaseMs: options.leaseMs, token, types, exclude };
+    const query = { limit: options.limit, leaseMs: options.leaseMs, perKey, token, types, exclude };
     const bounded = this.#bounded;
     let claimed = await this.#claimRows(query, { bounded, busy: bounded });
     if (bounded && claimed.length === 0) {
@@ -241,15 +241,26 @@ export class PostgresStore implements OutboxStore {
     const rejected: RejectedRow[] = [];
     const unreadable: DeadLetterItem[] = [];
     const exhausted: string[] = [];
+    // Keys whose run met a row that cannot be handed out, and the later rows handed back.
+    let cutKeys: Set<string> | undefined;
+    const handBack: string[] = [];
     for (const row of rows) {
+      const key = row.key;
+      if (cutKeys !== undefined && key !== null && cutKeys.has(key)) {
+        handBack.push(row.id);
+        continue;
+      }
+
       if (row.attempts > this.options.maxAttempts) {
         exhausted.push(row.id);
+        if (perKey > 1 && key !== null) (cutKeys ??= new Set()).add(key);
         continue;
       }
 
       const decoded = decodeColumns(row, this.options.maxPayloadBytes);
       if (typeof decoded === 'string') {
         unreadable.push({ id: row.id, reason: decoded });
+        if (perKey > 1 && key !== null) (cutKeys ??= new Set()).add(key);
       } else {
         events.push(decoded);
       }
@@ -270,6 +281,9 @@ export class PostgresStore implements OutboxStore {
       rejected.push(...unreadable);
     }
 
+    // After the dead letters, so that the rows handed back wait behind them.
+    if (handBack.length > 0) await this.release(token, handBack);
+
     rejected.sort((a, b) => compareIds(a.id, b.id));
     const leaseMs = rows[0]?.lease_expires_at;
 
@@ -285,6 +299,7 @@ export class PostgresStore implements OutboxStore {
     query: {
       limit: number;
       leaseMs: number;
+      perKey: number;
       token: string;
       types: string[] | undefined;
       exclude: string[] | undefined;
@@ -300,10 +315,11 @@ export class PostgresStore implements OutboxStore {
       excludeTypes: exclude !== undefined,
       bounded,
       busyKeys: busy,
+      runs: query.perKey > 1,
     };
     const name =
       `claim_${variant.policy}_${Number(variant.types)}${Number(variant.excludeTypes)}` +
-      `${Number(bounded)}${Number(busy)}`;
+      `${Number(bounded)}${Number(busy)}${Number(variant.runs)}`;
     let text = this.#sql.claim.get(name);
     if (text === undefined) {
       text = sql.claimSql(this.#names, variant);
@@ -314,6 +330,7 @@ export class PostgresStore implements OutboxStore {
     if (types !== undefined) values.push(types);
     if (exclude !== undefined) values.push(exclude);
     if (bounded) values.push(query.limit * BOUNDED_WINDOW);
+    if (variant.runs) values.push(query.perKey - 1);
 
     const config = { name: statementName(text), text, values, types: RAW_JSON_TYPES };
     const inTurn = busy ? await this.#run(() => this.#claimInTurn(config)) : undefined;
