@@ -26,7 +26,11 @@ export interface Percentiles {
 export class Histogram {
   readonly #counts = new Float64Array(SIZE);
   #count = 0;
-  #max = 0;
+  /**
+   * The largest sample: -Infinity until the first (a number that is not an integer from the
+   * start, so that V8 never has to change this field's layout; see shapes.ts); read as at least 0.
+   */
+  #max = -Infinity;
 
   /** Records a sample of `ms` milliseconds standing for `weight` samples. */
   record(ms: number, weight = 1): void {
@@ -50,11 +54,16 @@ export class Histogram {
     for (let index = 0; index < SIZE; index += 1) {
       seen += this.#counts[index] ?? 0;
       if (seen >= rank) {
-        return index === LAST ? this.#max : Math.min(this.#max, upperEdge(index) / 1000);
+        return index === LAST ? this.max : Math.min(this.max, upperEdge(index) / 1000);
       }
     }
 
-    return this.#max;
+    return this.max;
+  }
+
+  /** The largest sample, milliseconds (0 before the first). */
+  get max(): number {
+    return Math.max(0, this.#max);
   }
 
   snapshot(): Percentiles {
@@ -63,7 +72,7 @@ export class Histogram {
       p50: this.percentile(0.5),
       p90: this.percentile(0.9),
       p99: this.percentile(0.99),
-      max: this.#max,
+      max: this.max,
     };
   }
 }

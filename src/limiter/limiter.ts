@@ -19,6 +19,7 @@ import { formatBytes } from './limiter-types.js';
 import { limitChanged } from './outcomes.js';
 import { captured, newPromise, rejected } from './promises.js';
 import { finishTask } from './settlement.js';
+import { keepShapes } from './shapes.js';
 import { LimiterState } from './state.js';
 import { newTask } from './task.js';
 import type { TaskContext } from './task.js';
@@ -34,6 +35,19 @@ import { whenIdle, whenRoom } from './waiters.js';
 export class ConcurrencyLimiter extends EventEmitter<LimiterEvents> {
   readonly #s: LimiterState;
   readonly #hooks: BatchHooks;
+
+  static {
+    // A limiter with every option, kept with a batch of its own for the life of the process
+    // (see shapes.ts): it never runs a task.
+    const keeper = new ConcurrencyLimiter({
+      concurrency: 1,
+      perKey: { concurrency: 1 },
+      breaker: {},
+      adaptive: {},
+      timeout: 1,
+    });
+    keepShapes(keeper.#s, keeper.#hooks);
+  }
 
   constructor(options: number | LimiterOptions) {
     super();

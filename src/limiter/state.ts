@@ -86,8 +86,11 @@ export class LimiterState {
     halfOpen: (event: BreakerHalfOpenEvent): void => onHalfOpen(this, event),
     closed: (event: BreakerClosedEvent): void => onClosed(this, event),
   };
-  /** The start time (or -1) of the task takeOver last started. */
-  handOffStarted = -1;
+  /**
+   * The start time of the task takeOver last started, clock ms; below 0 or NaN if untimed (NaN
+   * at first: a number that is not an integer, so its layout never changes; see shapes.ts).
+   */
+  handOffStarted = Number.NaN;
 
   processed = 0;
   failed = 0;
