@@ -19,6 +19,8 @@ export const DEFAULTS = {
   prefetch: 0,
   /** Claim queries in flight at once. */
   claimers: 1,
+  /** The most events of one ordering key a claim may hold, published one after another. */
+  claimPerKey: 1,
   /** The most events published at the same time by one dispatcher. */
   concurrency: 10,
   /** How long a claim lasts before another dispatcher may take the event, in milliseconds. */

@@ -156,12 +156,17 @@ function checkTogether(config: OutboxConfig, sources: Record<SettingName, Settin
     );
   }
 
-  const waits = 2 + Math.ceil(config.prefetch / config.concurrency);
+  // The event's own publish, a spare one, those queued ahead of it and those of its run.
+  const waits = config.claimPerKey + 1 + Math.ceil(config.prefetch / config.concurrency);
   if (config.leaseMs < waits * config.publishTimeoutMs) {
+    const extras = [
+      config.prefetch > 0 ? `prefetch ${config.prefetch}` : '',
+      config.claimPerKey > 1 ? `claimPerKey ${config.claimPerKey}` : '',
+    ].filter((extra) => extra !== '');
     throw new ConfigError(
       `Invalid leaseMs (${describe('leaseMs', sources)}=${config.leaseMs}): expected at least ` +
         `${waits === 2 ? 'twice' : `${waits} times`} publishTimeoutMs ` +
-        `(${config.publishTimeoutMs}${waits === 2 ? '' : `, with prefetch ${config.prefetch}`}), ` +
+        `(${config.publishTimeoutMs}${extras.length === 0 ? '' : `, with ${extras.join(' and ')}`}), ` +
         'so that a claimed event is always published before its lease ends',
       'leaseMs',
       describe('leaseMs', sources),

@@ -29,6 +29,8 @@ export interface OutboxConfig {
   prefetch: number;
   /** Claim queries in flight at once. Default 1. */
   claimers: number;
+  /** The most events of one ordering key a claim may hold, published in turn. Default 1. */
+  claimPerKey: number;
   /** Per-type or per-pattern limits inside `concurrency`. Default none. */
   typeConcurrency: Record<string, number>;
   /** Claim lease, in milliseconds; at least twice `publishTimeoutMs`. Default 30000. */
@@ -263,6 +265,15 @@ export const SETTINGS: readonly SettingSpec[] = [
     ...integer(1, 16),
   },
   {
+    name: 'claimPerKey',
+    env: 'OUTBOX_CLAIM_PER_KEY',
+    flag: 'claim-per-key',
+    description: 'Most events of one key per claim, published in turn (lease must cover a run)',
+    unit: 'events',
+    shownDefault: String(DEFAULTS.claimPerKey),
+    ...integer(1, 10_000),
+  },
+  {
     name: 'typeConcurrency',
     env: 'OUTBOX_TYPE_CONCURRENCY',
     flag: 'type-concurrency',
@@ -276,7 +287,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     name: 'leaseMs',
     env: 'OUTBOX_LEASE_MS',
     flag: 'lease',
-    description: 'How long a claim lasts (at least (2 + prefetch/concurrency) publish timeouts)',
+    description:
+      'How long a claim lasts (at least (claimPerKey + 1 + prefetch/concurrency) publish timeouts)',
     unit: 'ms',
     shownDefault: String(DEFAULTS.leaseMs),
     ...integer(100, DAY),
@@ -466,6 +478,7 @@ export function defaultConfig(): OutboxConfig {
     concurrency: DEFAULTS.concurrency,
     prefetch: DEFAULTS.prefetch,
     claimers: DEFAULTS.claimers,
+    claimPerKey: DEFAULTS.claimPerKey,
     typeConcurrency: {},
     leaseMs: DEFAULTS.leaseMs,
     maxAttempts: DEFAULTS.maxAttempts,

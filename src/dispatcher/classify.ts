@@ -3,6 +3,7 @@ import { isAbortedError, isTaskTimeoutError } from '../limiter/index.js';
 import type { Outcome } from '../limiter/index.js';
 import { isPublishError } from '../publisher/contract.js';
 import type { PublishFailureKind } from '../publisher/contract.js';
+import { isRunStoppedError } from './runs.js';
 
 /** A failed publish, normalised once: what kind of failure, a safe message, a hint. */
 export interface Failure {
@@ -35,10 +36,11 @@ export function toFailure(error: unknown): Failure {
 /**
  * How a rejection counts for the limiter's breaker and adaptive limit: a permanent failure is
  * the event's fault, not the destination's (`ignore`); an overload shrinks the limit; anything
- * else is a failure. An abort (shutdown) counts for nothing.
+ * else is a failure. An abort (shutdown) and an event of a run handed back unpublished count
+ * for nothing.
  */
 export function classifyForLimiter(error: unknown): Outcome {
-  if (isAbortedError(error)) return 'ignore';
+  if (isAbortedError(error) || isRunStoppedError(error)) return 'ignore';
 
   const failure = toFailure(error);
   if (failure.kind === 'permanent') return 'ignore';

@@ -30,6 +30,8 @@ import { Outcomes } from './outcomes.js';
 import type { Batch } from './outcomes.js';
 import { RetryPolicy } from './retry-policy.js';
 import { ClaimRoom } from './room.js';
+import { ClaimRuns, RunStoppedError, isRunStoppedError } from './runs.js';
+import type { KeyRun } from './runs.js';
 import { StoreWatch } from './store-watch.js';
 import { TypeGate } from './type-gate.js';
 import { Waker } from './waker.js';
@@ -234,9 +236,29 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     }
   }
 
+  /**
+   * `processEvent` for a keyed event of a claim that may hold runs: its task publishes only if
+   * no earlier event of its run failed and its lease still outlasts a publish.
+   */
+  async #processInRun(event: OutboxEvent & { key: string }, run: KeyRun): Promise<EventOutcome> {
+    const started = performance.now();
+    try {
+      await this.limiter.run(this.#runTask(event, run), { key: event.key });
+
+      return { kind: 'delivered', durationMs: performance.now() - started };
+    } catch (error) {
+      return this.#failed(event, error, performance.now() - started);
+    }
+  }
+
   /** What becomes of an event whose publish (or its start) failed with `error`. */
   #failed(event: OutboxEvent, error: unknown, durationMs: number): EventOutcome {
-    if (isShuttingDownError(error) || isCircuitOpenError(error) || isQueueFullError(error)) {
+    if (
+      isShuttingDownError(error) ||
+      isCircuitOpenError(error) ||
+      isQueueFullError(error) ||
+      isRunStoppedError(error)
+    ) {
       return { kind: 'unstarted', reason: safeMessage(error) };
     }
 
@@ -289,6 +311,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
   async #run(index: number): Promise<void> {
     const signal = this.#stopController.signal;
     const { batchSize, idleMinMs, pollIntervalMs, storeRetryMaxMs } = this.#options;
+    const perKey = this.#options.claimPerKey;
     const enter = (state: LoopState) => (this.#loopStates[index] = state);
     let idleDelay = idleMinMs;
     let storeDelay = STORE_RETRY_MIN_MS;
@@ -306,6 +329,8 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       let claim: Claim | undefined;
       let failure: unknown;
       this.#room.reserve(room);
+      // The lease ends no earlier than this, whatever the database's clock says.
+      const sentAt = performance.now();
       try {
         claim = await this.#store.claim({
           limit: room,
@@ -314,6 +339,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
           excludeTypes: this.#gate.enabled
             ? this.#gate.saturated(this.#watch.knownTypes)
             : undefined,
+          perKey: perKey > 1 ? Math.min(perKey, room) : undefined,
         });
       } catch (error) {
         failure = error;
@@ -331,7 +357,12 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
 
       this.#watch.succeeded('claim');
       storeDelay = STORE_RETRY_MIN_MS;
-      this.#accept(claim);
+      this.#accept(
+        claim,
+        perKey > 1
+          ? new ClaimRuns(sentAt + this.#options.leaseMs - this.#options.publishTimeoutMs)
+          : undefined,
+      );
       if (claim.events.length > 0 || claim.rejected.length > 0 || this.#waker.wokenSince(mark)) {
         idleDelay = idleMinMs;
         continue;
@@ -345,8 +376,12 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     enter('stopped');
   }
 
-  /** Starts every claimed event (or hands it back when it cannot start now). */
-  #accept(claim: Claim): void {
+  /**
+   * Starts every claimed event (or hands it back when it cannot start now). With `runs`, the
+   * events of one key go to the limiter in claim order (id order) and start one after another;
+   * once one of them is handed back here, the later ones of its key are handed back too.
+   */
+  #accept(claim: Claim, runs: ClaimRuns | undefined): void {
     this.#outcomes.rejected(claim.rejected);
     const { events, token } = claim;
     if (events.length === 0) return;
@@ -360,20 +395,34 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
         this.#watch.noteType(lastType);
       }
 
-      if (this.#stopController.signal.aborted) {
-        this.#outcomes.record(event, batch, { kind: 'unstarted', reason: 'dispatcher stopping' });
-      } else if (gated && !this.#gate.tryEnter(event.type)) {
-        this.#outcomes.record(event, batch, { kind: 'unstarted', reason: 'type limit reached' });
-      } else {
+      const run = runs === undefined || event.key === null ? undefined : runs.of(event.key);
+      let reason: string | undefined;
+      if (this.#stopController.signal.aborted) reason = 'dispatcher stopping';
+      else if (run?.broken === true) reason = new RunStoppedError('run-broken').message;
+      else if (gated && !this.#gate.tryEnter(event.type)) reason = 'type limit reached';
+
+      if (reason === undefined) {
         this.#room.started();
-        void this.#dispatch(event, batch);
+        void this.#dispatch(event, batch, run);
+      } else {
+        if (run !== undefined) run.broken = true;
+        this.#outcomes.record(event, batch, { kind: 'unstarted', reason });
       }
     }
   }
 
-  /** Publishes one claimed event through the limiter and records its outcome. Never rejects. */
-  async #dispatch(event: OutboxEvent, batch: Batch): Promise<void> {
-    const outcome = await this.processEvent(event);
+  /**
+   * Publishes one claimed event through the limiter and records its outcome. An event of a run
+   * that is not delivered stops the run. Never rejects.
+   */
+  async #dispatch(event: OutboxEvent, batch: Batch, run?: KeyRun): Promise<void> {
+    const outcome =
+      run === undefined
+        ? await this.processEvent(event)
+        : await this.#processInRun(event as OutboxEvent & { key: string }, run);
+    // Before the next event of the run can start: a timed-out publish keeps its key's slot
+    // until it really ends, and may yet resolve.
+    if (run !== undefined && outcome.kind !== 'delivered') run.broken = true;
     try {
       if (this.#gate.enabled) this.#gate.leave(event.type);
       this.#outcomes.record(event, batch, outcome);
@@ -390,6 +439,29 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
    */
   #publishTask(event: OutboxEvent): (ctx: TaskContext) => Promise<void> {
     return (ctx) => this.#publisher.publish(event, ctx);
+  }
+
+  /**
+   * The task of an event of a run. It publishes only if no earlier event of the run failed and
+   * its publish, even a timed-out one, ends before the lease; a failed publish stops the run at
+   * once, before the limiter starts the key's next task.
+   */
+  #runTask(event: OutboxEvent, run: KeyRun): (ctx: TaskContext) => Promise<void> {
+    return async (ctx) => {
+      if (run.broken) throw new RunStoppedError('run-broken');
+
+      if (performance.now() > run.startBy) {
+        run.broken = true;
+        throw new RunStoppedError('lease-ending');
+      }
+
+      try {
+        await this.#publisher.publish(event, ctx);
+      } catch (error) {
+        run.broken = true;
+        throw error;
+      }
+    };
   }
 
   // Stopping.

@@ -29,6 +29,15 @@ export interface DispatcherOptions {
    * batches, that is a `prefetch` of at least `batchSize`. Default 1.
    */
   claimers?: number;
+  /**
+   * The most events of one ordering key a claim may hold: the key's next pending events, in id
+   * order, published one after another under the claim's lease. When one of them is not
+   * delivered, the later ones are handed back unpublished (their attempt not counted). Above 1,
+   * fewer claims serve many events per key; the lease must then cover a whole run:
+   * `leaseMs ≥ publishTimeoutMs × (claimPerKey + 1 + ceil(prefetch / concurrency))`. An integer
+   * from 1 to 10000. Default 1.
+   */
+  claimPerKey?: number;
   /** Longest idle sleep between claims, in ms; the store's wake-ups cut it short. Default 5000. */
   pollIntervalMs?: number;
   /** First idle sleep after an empty claim, in ms; doubles up to `pollIntervalMs`. Default 20. */
@@ -110,6 +119,7 @@ export function resolveOptions(options: DispatcherOptions): ResolvedOptions {
     batchSize: integer('batchSize', options.batchSize, DEFAULTS.batchSize, 1, 10_000),
     prefetch: integer('prefetch', options.prefetch, DEFAULTS.prefetch, 0, 10_000),
     claimers: integer('claimers', options.claimers, DEFAULTS.claimers, 1, 16),
+    claimPerKey: integer('claimPerKey', options.claimPerKey, DEFAULTS.claimPerKey, 1, 10_000),
     pollIntervalMs: integer('pollIntervalMs', options.pollIntervalMs, DEFAULTS.pollIntervalMs, 1),
     idleMinMs: integer('idleMinMs', options.idleMinMs, DEFAULTS.idleMinMs, 1),
     leaseMs: integer('leaseMs', options.leaseMs, DEFAULTS.leaseMs, 1),
@@ -157,14 +167,28 @@ export function resolveOptions(options: DispatcherOptions): ResolvedOptions {
     random: options.random,
   };
 
-  const waits = 2 + Math.ceil(resolved.prefetch / resolved.concurrency);
+  const waits = leaseWaits(resolved);
   if (resolved.leaseMs < waits * resolved.publishTimeoutMs) {
+    const runs = resolved.claimPerKey > 1 ? ` and claimPerKey ${resolved.claimPerKey}` : '';
     throw new RangeError(
       `leaseMs must be at least ${waits} × publishTimeoutMs (${resolved.publishTimeoutMs}) with ` +
-        `prefetch ${resolved.prefetch}, got ${resolved.leaseMs}: a claimed event must always ` +
-        'be published (or aborted) before its lease ends',
+        `prefetch ${resolved.prefetch}${runs}, got ${resolved.leaseMs}: a claimed event must ` +
+        'always be published (or aborted) before its lease ends',
     );
   }
 
   return resolved;
+}
+
+/**
+ * How many publish timeouts a lease must outlast: the event's own publish, one for the
+ * acknowledgement, the publishes queued ahead of it (`prefetch`), and those of the earlier
+ * events of its run (`claimPerKey`).
+ */
+export function leaseWaits(options: {
+  prefetch: number;
+  concurrency: number;
+  claimPerKey: number;
+}): number {
+  return options.claimPerKey + 1 + Math.ceil(options.prefetch / options.concurrency);
 }

@@ -1,13 +1,17 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { OutboxEvent } from '../../src/event.js';
 import type { Publisher, PublishOptions } from '../../src/publisher/contract.js';
 import { PublishError } from '../../src/publisher/contract.js';
 import type { OutboxStore } from '../../src/store/contract.js';
-import { createStore, enqueueMany } from '../../src/store/index.js';
+import { SqliteStore, createStore, enqueueMany } from '../../src/store/index.js';
+import type { DeadKeyPolicy } from '../../src/store/index.js';
 
 /**
  * Starts `outbox run` from the source in a child process, with these settings as its whole
@@ -32,7 +36,7 @@ export const PG_URL =
   process.env.OUTBOX_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A fresh PostgreSQL schema with a migrated outbox; `drop()` removes it. */
-export async function pgOutbox(options: { maxAttempts?: number; notify?: boolean } = {}) {
+export async function pgOutbox(options: OutboxOptions = {}) {
   const schema = `disp_${randomBytes(4).toString('hex')}`;
   const store = createStore(PG_URL, { schema, ...options });
   await store.migrate();
@@ -72,6 +76,59 @@ export async function pgOutbox(options: { maxAttempts?: number; notify?: boolean
 }
 
 export type PgOutbox = Awaited<ReturnType<typeof pgOutbox>>;
+
+export interface OutboxOptions {
+  maxAttempts?: number;
+  notify?: boolean;
+  deadKeyPolicy?: DeadKeyPolicy;
+}
+
+/** The same as `pgOutbox`, on a fresh SQLite file written to by a separate connection. */
+export async function sqliteOutbox(options: OutboxOptions = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'outbox-dispatcher-'));
+  const filename = join(dir, 'outbox.db');
+  const { notify: _notify, ...storeOptions } = options;
+  const store = new SqliteStore({ filename, ...storeOptions });
+  await store.migrate();
+  const producer = new Database(filename);
+  producer.pragma('busy_timeout = 5000');
+
+  return {
+    store: store as OutboxStore,
+    async add(count: number, keys: number, type = 'order.created'): Promise<string[]> {
+      const events = Array.from({ length: count }, (_, index) => ({
+        type,
+        key: keys > 0 ? `k${index % keys}` : null,
+        payload: { n: index },
+      }));
+
+      return enqueueMany(producer, events);
+    },
+    async count(where = 'true'): Promise<number> {
+      const row = producer.prepare(`SELECT count(*) AS n FROM outbox WHERE ${where}`).get() as {
+        n: number;
+      };
+
+      return row.n;
+    },
+    async drop(): Promise<void> {
+      await store.close().catch(() => undefined);
+      producer.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A store a test can run the dispatcher on: PostgreSQL or SQLite. */
+export type TestOutbox = Pick<PgOutbox, 'store' | 'add' | 'count' | 'drop'>;
+
+export const OUTBOXES: readonly {
+  name: string;
+  open: (options?: OutboxOptions) => Promise<TestOutbox>;
+}[] = [
+  { name: 'sqlite', open: sqliteOutbox },
+  { name: 'postgres', open: pgOutbox },
+];
 
 /** A publisher that records what it delivers, with a behaviour the test can change. */
 export class RecordingPublisher implements Publisher {

@@ -29,6 +29,7 @@ export function dispatcherSettings(config: OutboxConfig) {
     batchSize: config.batchSize,
     prefetch: config.prefetch,
     claimers: config.claimers,
+    claimPerKey: config.claimPerKey,
     pollIntervalMs: config.pollIntervalMs,
     leaseMs: config.leaseMs,
     publishTimeoutMs: config.publishTimeoutMs,
