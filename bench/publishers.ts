@@ -3,8 +3,9 @@
 // way the dispatcher drives it (a fixed number of publish calls in flight), and end to end:
 // the same number of events bulk-inserted into a fresh PostgreSQL outbox and delivered by the
 // dispatcher (configured for throughput, see E2E below) through our publisher until the outbox
-// is empty, once with unkeyed events and once with KEYS ordering keys. A no-op publisher
-// drained the same ways, in every round, gives the dispatcher's own ceiling.
+// is empty, once with unkeyed events and twice with KEYS ordering keys: one event per key per
+// claim (the default), then runs of up to RUNS events per key per claim (`claimPerKey`). A no-op
+// publisher drained the same ways, in every round, gives the dispatcher's own ceiling.
 //
 //   npm run bench:publishers                      every broker, raw and end to end
 //   npm run bench:publishers -- redis rabbitmq    only these (nats, mqtt, http too)
@@ -14,7 +15,8 @@
 // BENCH_ROUNDS alternating rounds (default 3; ratios are taken within a round, medians
 // reported), BENCH_CONCURRENCY (500), BENCH_KEYS ordering keys of the keyed events (1,000),
 // BENCH_BATCH, BENCH_PREFETCH and BENCH_CLAIMERS the dispatcher's `batchSize` (500),
-// `prefetch` (500) and `claimers` (2) end to end.
+// `prefetch` (500) and `claimers` (2) end to end, BENCH_CLAIM_PER_KEY its `claimPerKey` in the
+// rows with runs (10).
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -46,6 +48,8 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? '500');
 const RUN = Date.now().toString(36);
 /** Ordering keys among the events: the dispatcher publishes one at a time per key. */
 const KEYS = Number(process.env.BENCH_KEYS ?? '1000');
+/** The most events of one key per claim in the keyed rows with runs (`claimPerKey`). */
+const RUNS = Number(process.env.BENCH_CLAIM_PER_KEY ?? '10');
 
 interface Row {
   broker: string;
@@ -81,9 +85,12 @@ interface Round {
   ours: number;
   unkeyed: number;
   keyed: number;
+  /** Keyed, with runs of up to RUNS events per key per claim. */
+  keyedRuns: number;
   /** The no-op ceiling measured in the same round, on as many events. */
   noopUnkeyed: number;
   noopKeyed: number;
+  noopKeyedRuns: number;
 }
 
 const rounds = new Map<string, Round[]>();
@@ -107,7 +114,7 @@ async function measure(
   const key = `${broker} ${name}`;
   cpuPerEvent.set(key, [...(cpuPerEvent.get(key) ?? []), micros]);
   console.log(
-    `${broker.padEnd(9)} ${name.padEnd(44)} ${String(count).padStart(7)} events ` +
+    `${broker.padEnd(9)} ${name.padEnd(52)} ${String(count).padStart(7)} events ` +
       `${Math.round(count / seconds)
         .toLocaleString('en-US')
         .padStart(9)} /s  ${micros.toFixed(0).padStart(4)} µs CPU/event  load ` +
@@ -161,10 +168,21 @@ async function alternate(
     const ourRate = await measure(broker, ours[0], count, () => ours[1](ourList));
     const unkeyed = await endToEnd(broker, count, publisher, false);
     const keyed = await endToEnd(broker, count, publisher, true);
+    const keyedRuns = await endToEnd(broker, count, publisher, true, RUNS);
     const noopUnkeyed = await endToEnd('no-op', count, NOOP, false);
     const noopKeyed = await endToEnd('no-op', count, NOOP, true);
+    const noopKeyedRuns = await endToEnd('no-op', count, NOOP, true, RUNS);
     const list = rounds.get(broker) ?? [];
-    list.push({ raw: rawRate, ours: ourRate, unkeyed, keyed, noopUnkeyed, noopKeyed });
+    list.push({
+      raw: rawRate,
+      ours: ourRate,
+      unkeyed,
+      keyed,
+      keyedRuns,
+      noopUnkeyed,
+      noopKeyed,
+      noopKeyedRuns,
+    });
     rounds.set(broker, list);
   }
 }
@@ -181,8 +199,14 @@ const E2E = {
   prefetch: Number(process.env.BENCH_PREFETCH ?? '500'),
   claimers: Number(process.env.BENCH_CLAIMERS ?? '2'),
 };
-/** The lease must outlast the publishes an event may wait behind (see docs/dispatcher.md). */
-const E2E_LEASE_MS = 10_000 * (3 + Math.ceil(E2E.prefetch / E2E.concurrency));
+/**
+ * The lease must outlast the publishes an event may wait behind, its run's included (see
+ * docs/dispatcher.md): `publishTimeoutMs` (10 s) × (claimPerKey + 1 + ceil(prefetch /
+ * concurrency)), with one more to spare.
+ */
+const leaseMs = (perKey: number) =>
+  10_000 * (perKey + 2 + Math.ceil(E2E.prefetch / E2E.concurrency));
+const E2E_LEASE_MS = leaseMs(1);
 const E2E_INSERT = 500;
 
 /** The dispatcher's ceiling: the same outbox drained into a publisher that confirms at once. */
@@ -215,10 +239,11 @@ async function endToEnd(
   count: number,
   publisher: Publisher,
   keyed: boolean,
+  perKey = 1,
 ): Promise<number> {
   if (process.argv.includes('--raw-only')) return Number.NaN;
 
-  return drain(broker, count, publisher, keyed).catch((error: unknown) => {
+  return drain(broker, count, publisher, keyed, perKey).catch((error: unknown) => {
     console.log(`${broker.padEnd(9)} end to end failed: ${String(error).split('\n')[0]}`);
 
     return Number.NaN;
@@ -230,6 +255,7 @@ async function drain(
   count: number,
   publisher: Publisher,
   keyed: boolean,
+  perKey: number,
 ): Promise<number> {
   const schema = `bench_pub_${randomBytes(3).toString('hex')}`;
   const pool = new pg.Pool({ connectionString: DATABASE, max: 2 });
@@ -250,7 +276,8 @@ async function drain(
     store,
     publisher: counting,
     ...E2E,
-    leaseMs: E2E_LEASE_MS,
+    claimPerKey: perKey,
+    leaseMs: leaseMs(perKey),
   });
   const left = async () =>
     Number((await pool.query(`SELECT count(*) AS n FROM "${schema}".outbox`)).rows[0].n);
@@ -259,7 +286,8 @@ async function drain(
   await dispatcher.start();
   const rate = await measure(
     broker,
-    `end to end from PostgreSQL, ${keyed ? `${KEYS.toLocaleString('en-US')} keys` : 'unkeyed'}`,
+    `end to end from PostgreSQL, ${keyed ? `${KEYS.toLocaleString('en-US')} keys` : 'unkeyed'}` +
+      (perKey > 1 ? `, runs of ${perKey}` : ''),
     count,
     async () => {
       while (counting.confirmed < count) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -554,8 +582,8 @@ function report(): void {
       '(target: at least 70 %),\nand end to end to the no-op ceiling of the same round',
   );
   console.log(
-    'broker    ours/raw      unkeyed/raw   keyed/raw     unkeyed/no-op keyed/no-op   ' +
-      'raw windowed, no-op unkeyed, keyed (medians)',
+    'broker    ours/raw      unkeyed/raw   keyed/raw     runs/raw      unkeyed/no-op ' +
+      'keyed/no-op   runs/no-op    raw windowed, no-op unkeyed, keyed, runs (medians)',
   );
   for (const [broker, list] of rounds) {
     const ratio = (pick: (round: Round) => number, base: (round: Round) => number) =>
@@ -575,6 +603,10 @@ function report(): void {
         true,
       ),
       percent(
+        ratio((round) => round.keyedRuns, raw),
+        true,
+      ),
+      percent(
         ratio(
           (round) => round.unkeyed,
           (round) => round.noopUnkeyed,
@@ -588,7 +620,19 @@ function report(): void {
         ),
         false,
       ),
-      [raw, (round: Round) => round.noopUnkeyed, (round: Round) => round.noopKeyed]
+      percent(
+        ratio(
+          (round) => round.keyedRuns,
+          (round) => round.noopKeyedRuns,
+        ),
+        false,
+      ),
+      [
+        raw,
+        (round: Round) => round.noopUnkeyed,
+        (round: Round) => round.noopKeyed,
+        (round: Round) => round.noopKeyedRuns,
+      ]
         .map((pick) => perSecond(median(list.map(pick))))
         .join(', '),
     ];
@@ -624,7 +668,8 @@ async function main(): Promise<void> {
       `publish calls in flight;\nend to end: OutboxDispatcher with concurrency ` +
       `${E2E.concurrency}, batchSize ${E2E.batchSize}, prefetch ${E2E.prefetch}, claimers ` +
       `${E2E.claimers}, leaseMs ${E2E_LEASE_MS}, events unkeyed and with ` +
-      `${KEYS.toLocaleString('en-US')} keys, from a fresh PostgreSQL outbox each time`,
+      `${KEYS.toLocaleString('en-US')} keys (one per key per claim, then runs: claimPerKey ` +
+      `${RUNS}, leaseMs ${leaseMs(RUNS)}), from a fresh PostgreSQL outbox each time`,
   );
   for (const [name, bench] of Object.entries(all)) {
     if (wanted.length === 0 || wanted.includes(name)) await bench();
