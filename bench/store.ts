@@ -1,9 +1,12 @@
 // Claim-and-complete throughput of the stores, against the ceiling measured in the same run: a
 // minimal SQL loop that claims with `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT
 // n) RETURNING` and deletes what it claimed. Batches of 100 and 500, 1 and 4 claimers, events
-// unkeyed and mostly keyed. `npm run bench:store`. Environment: OUTBOX_BENCH_EVENTS (events per
+// unkeyed and mostly keyed; the keyed events claimed one per key (`perKey` 1) and in runs of a
+// key (`perKey` 10 and 50). `npm run bench:store`. Environment: OUTBOX_BENCH_EVENTS (events per
 // run, 20,000), OUTBOX_BENCH_KEYS (keys of the keyed runs, 1,000), OUTBOX_BENCH_STORES
-// (`postgres,sqlite`), OUTBOX_BENCH_PG_URL.
+// (`postgres,sqlite`), OUTBOX_BENCH_SCENARIOS (`100x1,100x4,500x1,500x4`: batch x claimers),
+// OUTBOX_BENCH_PER_KEY (the run lengths, `10,50`), OUTBOX_BENCH_ROUNDS (3),
+// OUTBOX_BENCH_PG_URL.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +19,9 @@ const URL = process.env['OUTBOX_BENCH_PG_URL'] ?? 'postgres://postgres@127.0.0.1
 const EVENTS = Number(process.env['OUTBOX_BENCH_EVENTS'] ?? 20_000);
 const KEYS = Number(process.env['OUTBOX_BENCH_KEYS'] ?? 1000);
 const KEYED_SHARE = 0.9;
-const ROUNDS = 3;
+const ROUNDS = Number(process.env['OUTBOX_BENCH_ROUNDS'] ?? 3);
 const ONLY = process.env['OUTBOX_BENCH_STORES']?.split(',') ?? ['postgres', 'sqlite'];
+const PER_KEY = (process.env['OUTBOX_BENCH_PER_KEY'] ?? '10,50').split(',').map(Number);
 const schema = `bench_store_${process.pid}`;
 const payload = JSON.stringify({
   orderId: 12345,
@@ -31,12 +35,19 @@ interface Scenario {
   claimers: number;
 }
 
-const scenarios: Scenario[] = [
-  { batch: 100, claimers: 1 },
-  { batch: 100, claimers: 4 },
-  { batch: 500, claimers: 1 },
-  { batch: 500, claimers: 4 },
-];
+const scenarios: Scenario[] = (process.env['OUTBOX_BENCH_SCENARIOS'] ?? '100x1,100x4,500x1,500x4')
+  .split(',')
+  .map((text) => {
+    const [batch, claimers] = text.split('x').map(Number);
+
+    return { batch: batch ?? 100, claimers: claimers ?? 1 };
+  });
+
+/** How a store run claims: events unkeyed or keyed, and the most events per key per claim. */
+interface Shape {
+  keyed: boolean;
+  perKey: number;
+}
 
 type Loop = (claimer: number) => Promise<number>;
 
@@ -51,13 +62,13 @@ async function drive(claimers: number, loop: Loop): Promise<number> {
   return total / seconds;
 }
 
-function storeLoop(stores: OutboxStore[], batch: number): Loop {
+function storeLoop(stores: OutboxStore[], batch: number, perKey: number): Loop {
   return async (claimer) => {
     const store = stores[claimer] as OutboxStore;
     let count = 0;
     let idle = 0;
     while (idle < 3) {
-      const claim = await store.claim({ limit: batch, leaseMs: 60_000 });
+      const claim = await store.claim({ limit: batch, leaseMs: 60_000, perKey });
       if (claim.events.length === 0) {
         // Keyed work may be briefly held by another claimer's lease: look again shortly.
         idle += 1;
@@ -87,7 +98,8 @@ async function fillPostgres(pool: pg.Pool, table: string, keyed: boolean): Promi
   await pool.query(`VACUUM ANALYZE "${schema}"."${table}"`);
 }
 
-async function postgresStore(pool: pg.Pool, scenario: Scenario, keyed: boolean): Promise<number> {
+async function postgresStore(pool: pg.Pool, scenario: Scenario, shape: Shape): Promise<number> {
+  const { keyed, perKey } = shape;
   const table = `outbox_${scenario.batch}_${scenario.claimers}_${keyed ? 'k' : 'u'}`;
   const stores = Array.from(
     { length: scenario.claimers },
@@ -97,7 +109,7 @@ async function postgresStore(pool: pg.Pool, scenario: Scenario, keyed: boolean):
   await pool.query(`TRUNCATE "${schema}"."${table}"`);
   await fillPostgres(pool, table, keyed);
   try {
-    return await drive(scenario.claimers, storeLoop(stores, scenario.batch));
+    return await drive(scenario.claimers, storeLoop(stores, scenario.batch, perKey));
   } finally {
     await Promise.all(stores.map((store) => store.close()));
   }
@@ -169,7 +181,8 @@ function fillSqlite(db: Database.Database, table: string, keyed: boolean): void 
   })();
 }
 
-async function sqliteStore(file: string, scenario: Scenario, keyed: boolean): Promise<number> {
+async function sqliteStore(file: string, scenario: Scenario, shape: Shape): Promise<number> {
+  const { keyed, perKey } = shape;
   const table = `outbox_${scenario.batch}_${scenario.claimers}_${keyed ? 'k' : 'u'}`;
   const stores = Array.from(
     { length: scenario.claimers },
@@ -181,7 +194,7 @@ async function sqliteStore(file: string, scenario: Scenario, keyed: boolean): Pr
   fillSqlite(db, table, keyed);
   db.close();
   try {
-    return await drive(scenario.claimers, storeLoop(stores, scenario.batch));
+    return await drive(scenario.claimers, storeLoop(stores, scenario.batch, perKey));
   } finally {
     await Promise.all(stores.map((store) => store.close()));
   }
@@ -250,6 +263,8 @@ interface Row {
   /** Medians of the ratios of each round (store and ceiling measured back to back). */
   unkeyedRatio: number;
   keyedRatio: number;
+  /** The keyed events claimed in runs: per `perKey`, the median rate and ratio. */
+  runs: { perKey: number; rate: number; ratio: number }[];
 }
 
 function median(values: number[]): number {
@@ -264,18 +279,21 @@ function median(values: number[]): number {
 async function measure(
   name: string,
   ceiling: (scenario: Scenario) => Promise<number>,
-  store: (scenario: Scenario, keyed: boolean) => Promise<number>,
+  store: (scenario: Scenario, shape: Shape) => Promise<number>,
 ): Promise<Row[]> {
   const rows: Row[] = [];
   for (const scenario of scenarios) {
-    const rounds: { ceiling: number; unkeyed: number; keyed: number }[] = [];
+    const perKeys = PER_KEY.filter((perKey) => perKey <= scenario.batch);
+    const rounds: { ceiling: number; unkeyed: number; keyed: number; runs: number[] }[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
       // Each store run sits between two ceiling runs, so that load drift hits both alike.
       const before = await ceiling(scenario);
-      const unkeyed = await store(scenario, false);
-      const keyed = await store(scenario, true);
+      const unkeyed = await store(scenario, { keyed: false, perKey: 1 });
+      const keyed = await store(scenario, { keyed: true, perKey: 1 });
+      const runs: number[] = [];
+      for (const perKey of perKeys) runs.push(await store(scenario, { keyed: true, perKey }));
       const after = await ceiling(scenario);
-      rounds.push({ ceiling: (before + after) / 2, unkeyed, keyed });
+      rounds.push({ ceiling: (before + after) / 2, unkeyed, keyed, runs });
     }
     const row: Row = {
       store: name,
@@ -285,6 +303,11 @@ async function measure(
       keyed: median(rounds.map((round) => round.keyed)),
       unkeyedRatio: median(rounds.map((round) => round.unkeyed / round.ceiling)),
       keyedRatio: median(rounds.map((round) => round.keyed / round.ceiling)),
+      runs: perKeys.map((perKey, n) => ({
+        perKey,
+        rate: median(rounds.map((round) => round.runs[n] as number)),
+        ratio: median(rounds.map((round) => (round.runs[n] as number) / round.ceiling)),
+      })),
     };
     rows.push(row);
     print(row);
@@ -299,7 +322,8 @@ function print(row: Row): void {
   console.log(
     `| ${row.store.padEnd(8)} | ${String(row.scenario.batch).padStart(5)} | ` +
       `${row.scenario.claimers} | ${rate(row.ceiling)} | ${rate(row.unkeyed)} | ` +
-      `${ratio(row.unkeyedRatio)} | ${rate(row.keyed)} | ${ratio(row.keyedRatio)} |`,
+      `${ratio(row.unkeyedRatio)} | ${rate(row.keyed)} | ${ratio(row.keyedRatio)} |` +
+      row.runs.map((run) => ` ${rate(run.rate)} | ${ratio(run.ratio)} |`).join(''),
   );
 }
 
@@ -308,8 +332,12 @@ async function main(): Promise<void> {
     `store benchmark: ${EVENTS} events per run, median of ${ROUNDS} rounds; keyed runs put ` +
       `${KEYED_SHARE * 100} % of the events on ${KEYS} keys; events per second`,
   );
-  console.log('| store    | batch | claimers | ceiling | unkeyed | ratio | keyed | ratio |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  const runColumns = PER_KEY.map((perKey) => ` keyed, perKey ${perKey} | ratio |`).join('');
+  console.log(
+    `| store    | batch | claimers | ceiling | unkeyed | ratio | keyed, perKey 1 | ratio |` +
+      runColumns,
+  );
+  console.log(`|---|---:|---:|---:|---:|---:|---:|---:|${'---:|---:|'.repeat(PER_KEY.length)}`);
 
   const pool = new pg.Pool({ connectionString: URL, max: 2 });
   // A run of the SQLite store alone needs no PostgreSQL, and must survive its restart.
