@@ -263,9 +263,10 @@ async function drain(
   await store.migrate();
   const template = events(E2E_INSERT, 'e2e', keyed);
   for (let done = 0; done < count; done += E2E_INSERT) {
-    const batch = template.slice(0, Math.min(E2E_INSERT, count - done)).map((event) => ({
+    // Keys follow the event's place in the whole outbox, so that all KEYS keys are used.
+    const batch = template.slice(0, Math.min(E2E_INSERT, count - done)).map((event, index) => ({
       type: event.type,
-      key: event.key,
+      key: keyed ? `order-${(done + index) % KEYS}` : null,
       payload: event.payload,
       headers: { ...event.headers },
     }));
