@@ -132,21 +132,25 @@ export class TaskQueue {
     this.#tail = 0;
   }
 
-  /** Doubles the ring; every entry keeps its position, so task nodes keep theirs too. */
+  /**
+   * Doubles the ring; every entry keeps its position, so task nodes keep theirs too. The ring is
+   * full, so an entry at position p moves from index p mod n to p mod 2n, which is one of the
+   * two copies of the old ring laid end to end: copy it twice (two block copies instead of an
+   * entry at a time), then clear the copy of each entry that is not at its place.
+   */
   #grow(): void {
     const old = this.#slots;
-    const oldMask = this.#mask;
-    const mask = oldMask * 2 + 1;
-    const slots = new Array<unknown>((mask + 1) * STRIDE).fill(null);
-    for (let position = this.#head; position < this.#tail; position += 1) {
-      const from = (position & oldMask) * STRIDE;
-      const to = (position & mask) * STRIDE;
-      slots[to] = old[from];
-      slots[to + 1] = old[from + 1];
-      slots[to + 2] = old[from + 2];
+    const size = old.length;
+    const slots = old.concat(old);
+    const head = (this.#head & (this.#mask * 2 + 1)) * STRIDE;
+    if (head < size) {
+      slots.fill(null, 0, head);
+      slots.fill(null, head + size);
+    } else {
+      slots.fill(null, head - size, head);
     }
     this.#slots = slots;
-    this.#mask = mask;
+    this.#mask = this.#mask * 2 + 1;
   }
 }
 
