@@ -10,7 +10,7 @@ import type { LimiterState } from './state.js';
 import { PARKED, PERMIT, PROBE, QUEUED, TIMED, TaskExtra } from './task.js';
 import type { Stamp, Task, TaskContext } from './task.js';
 import { numberOption } from './validate.js';
-import { onAbort } from './interrupts.js';
+import { watchSignal } from './signals.js';
 
 /** Applies run() options; false if the task was settled already (aborted signal). */
 export function prepare(s: LimiterState, task: Task, options: RunOptions): boolean {
@@ -38,8 +38,7 @@ export function prepare(s: LimiterState, task: Task, options: RunOptions): boole
     return false;
   }
   extra.signal = signal;
-  extra.onAbort = () => onAbort(s, task);
-  signal.addEventListener('abort', extra.onAbort, { once: true });
+  watchSignal(s, task, extra, signal);
 
   return true;
 }

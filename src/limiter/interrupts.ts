@@ -54,7 +54,7 @@ export function onTimeout(s: LimiterState, task: Task, timeoutMs: number): void 
 /** A task's caller aborted it: a waiting task leaves the queue, a running one is told. */
 export function onAbort(s: LimiterState, task: Task): void {
   const extra = task.x as TaskExtra;
-  extra.onAbort = undefined;
+  extra.watch = undefined;
   const reason = extra.signal?.reason;
   if ((task.flags & (QUEUED | PARKED)) !== 0) {
     unlink(s, task);

@@ -21,6 +21,7 @@ import {
 import type { Task } from './task.js';
 import { notify } from './waiters.js';
 import { onTimeout } from './interrupts.js';
+import { unwatchSignal } from './signals.js';
 
 /** Starts a task on a slot: a runAll worker is told, a run() task gets a runner. */
 export function startTask(s: LimiterState, task: Task, permit: number): void {
@@ -116,7 +117,7 @@ export function finishTask(
   if ((flags & DEADLINE) !== 0) s.deadlines.remove(task);
   if (task.key !== null) s.keys?.finished(task.key);
   const extra = task.x;
-  if (extra !== null && (extra.timer !== undefined || extra.onAbort !== undefined)) {
+  if (extra !== null && (extra.timer !== undefined || extra.watch !== undefined)) {
     clearExtra(s, task, extra);
   }
   if ((flags & TIMED_OUT) !== 0) s.timedOut -= 1;
@@ -210,11 +211,10 @@ export function clearExtra(s: LimiterState, task: Task, extra: TaskExtra): void 
   detach(s, task);
 }
 
-/** Removes the listener a task put on its caller's signal. */
+/** Detaches a task from its caller's signal. */
 export function detach(s: LimiterState, task: Task): void {
   const extra = task.x;
-  if (extra === null || extra.onAbort === undefined) return;
+  if (extra === null || extra.watch === undefined) return;
 
-  extra.signal?.removeEventListener('abort', extra.onAbort);
-  extra.onAbort = undefined;
+  unwatchSignal(s, task, extra);
 }

@@ -23,6 +23,7 @@ import { RunnerList } from './promises.js';
 import type { Classifier } from './outcome.js';
 import { TIMED, TaskList } from './task.js';
 import { TaskQueue } from './task-queue.js';
+import type { SignalWatch } from './signals.js';
 import type { Stamp, Task } from './task.js';
 import {
   choiceOption,
@@ -66,6 +67,8 @@ export class LimiterState {
   readonly runners = new RunnerList();
   readonly deadlines: Deadlines;
   readonly workerNodes = new Set<Task>();
+  /** The callers' signals of waiting and running tasks, each with its one listener. */
+  signals: WeakMap<AbortSignal, SignalWatch> | null = null;
   active = 0;
   queued = 0;
   closed = false;

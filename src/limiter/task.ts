@@ -1,4 +1,5 @@
 import type { KeyState } from './keyed-queue.js';
+import type { SignalWatch } from './signals.js';
 
 /** What a task's function receives. */
 export interface TaskContext {
@@ -28,7 +29,8 @@ export const DEADLINE = 2048; // listed in the limiter's Deadlines while it runs
 export class TaskExtra {
   item: unknown = undefined;
   signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
+  /** The listener shared with the other tasks of its signal while it is attached. */
+  watch: SignalWatch | undefined = undefined;
   controller: AbortController | undefined = undefined;
   reason: unknown = undefined;
   /** The task's own timeout timer (a timeout other than the shared one). */

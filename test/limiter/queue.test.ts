@@ -205,6 +205,82 @@ describe('abort signals', () => {
     );
     assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
   });
+
+  it('puts one listener on a signal 50 waiting tasks share, and aborts exactly those', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const limiter = new ConcurrencyLimiter(2);
+      const release = occupy(limiter, 2);
+      const shared = new AbortController();
+      const other = new AbortController();
+      const started: string[] = [];
+      const calls: Array<Promise<string>> = [];
+      for (let i = 0; i < 60; i += 1) {
+        // Every sixth call comes with another signal, or none: those must still run.
+        const name = `t${i}`;
+        const signal = i % 6 === 0 ? (i % 12 === 0 ? other.signal : undefined) : shared.signal;
+        calls.push(limiter.run(() => (started.push(name), name), { signal }));
+      }
+      assert.equal(limiter.queued, 60);
+      assert.equal(getEventListeners(shared.signal, 'abort').length, 1);
+      assert.equal(getEventListeners(other.signal, 'abort').length, 1);
+
+      shared.abort(new Error('all of them'));
+      // Only the others wait now.
+      assert.equal(limiter.queued, 10);
+      await release();
+      const outcomes = await Promise.allSettled(calls);
+      await limiter.onIdle();
+
+      const kept = Array.from({ length: 60 }, (_, i) => i).filter((i) => i % 6 === 0);
+      assert.deepEqual(
+        started,
+        kept.map((i) => `t${i}`),
+      );
+      outcomes.forEach((outcome, i) => {
+        if (i % 6 === 0) assert.deepEqual(outcome, { status: 'fulfilled', value: `t${i}` });
+        else assert.ok(outcome.status === 'rejected' && isAbortedError(outcome.reason));
+      });
+      assert.equal(limiter.getMemoryStats().totalAborted, 50);
+      assert.equal(getEventListeners(shared.signal, 'abort').length, 0);
+      assert.equal(getEventListeners(other.signal, 'abort').length, 0);
+      // Warnings are emitted on a later tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(
+        warnings.map((warning) => warning.name),
+        [],
+      );
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('keeps the shared listener until the last task of the signal has settled', async () => {
+    const limiter = new ConcurrencyLimiter(1);
+    const controller = new AbortController();
+    const gate = deferred();
+    const first = limiter.run(() => gate.promise, { signal: controller.signal });
+    const second = limiter.run(() => 'second', { signal: controller.signal });
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
+    gate.resolve();
+    await first;
+    // The first has settled; the second still holds the listener until it has run.
+    assert.equal(await second, 'second');
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+    // A new task on the same signal gets a listener again, and an abort reaches it.
+    const hold = deferred();
+    const third = limiter.run(() => hold.promise, { signal: controller.signal });
+    const fourth = limiter.run(() => 'never', { signal: controller.signal });
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
+    controller.abort();
+    await assert.rejects(third, { name: 'AbortedError' });
+    await assert.rejects(fourth, { name: 'AbortedError' });
+    hold.resolve();
+    await limiter.onIdle();
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+  });
 });
 
 describe('timeouts', () => {
