@@ -91,6 +91,46 @@ export function decodeColumns(row: DbEventRow, maxPayloadBytes: number): OutboxE
   );
 }
 
+/**
+ * An outbox row as an array of its columns, in the order of `DbEventRow`, the id as text; any
+ * further columns are not read.
+ */
+export type EventColumns = readonly [
+  id: string,
+  type: string,
+  key: string | null,
+  payload: unknown,
+  headers: unknown,
+  createdAt: number,
+  availableAt: number,
+  attempts: number,
+  lastError: string | null,
+];
+
+/** `decodeColumns` for a row returned as an array (see `EventColumns`). */
+export function decodeArray(
+  row: readonly [...EventColumns, ...unknown[]],
+  maxPayloadBytes: number,
+): OutboxEvent | string {
+  const payload = readPayload(row[1], row[2], row[3], maxPayloadBytes);
+  if (payload === UNREADABLE) return unreadableReason;
+
+  const headers = parseHeaders(row[4]);
+  if (headers === undefined) return BAD_HEADERS;
+
+  return newEvent(
+    row[0],
+    row[1],
+    row[2],
+    payload,
+    headers,
+    new Date(row[5]),
+    new Date(row[6]),
+    row[7],
+    row[8],
+  );
+}
+
 const BAD_HEADERS = 'unreadable row: headers are not a JSON object of strings';
 
 /**

@@ -19,7 +19,7 @@ import type {
   RejectedRow,
 } from '../contract.js';
 import type { OutboxEvent } from '../../event.js';
-import { decodeColumns } from '../decode.js';
+import { decodeArray, type EventColumns } from '../decode.js';
 import { StoreUnavailableError, isPgConnectionError } from '../errors.js';
 import {
   checkClaimOptions,
@@ -35,14 +35,7 @@ import { WakeListener } from './listener.js';
 import { migratePostgres, wakeChannel, type PgNames } from './migrations.js';
 import * as operator from './operator.js';
 import { ownPoolConfig } from './pool-config.js';
-import {
-  RAW_JSON_TYPES,
-  clientConfig,
-  compareIds,
-  describeTarget,
-  statementName,
-  type PgEventRow,
-} from './rows.js';
+import { RAW_JSON_TYPES, clientConfig, compareIds, describeTarget, statementName } from './rows.js';
 import * as sql from './sql.js';
 import { TableStatistics } from './statistics.js';
 
@@ -68,7 +61,8 @@ const TURN_WAIT_MS = 200;
 /** The SQLSTATE of a lock wait that ran past `lock_timeout`. */
 const LOCK_NOT_AVAILABLE = '55P03';
 
-type ClaimedRow = PgEventRow & { lease_expires_at: number };
+/** A claimed row as an array (the claim asks for arrays): its columns, then the lease's end. */
+type ClaimedRow = [...EventColumns, leaseExpiresAt: number];
 
 export interface PostgresStoreOptions extends CommonStoreOptions {
   /** A `pg` pool to use. The store never ends a pool it was given. */
@@ -226,7 +220,7 @@ export class PostgresStore implements OutboxStore {
     // next one looks at the oldest rows first.
     this.#bounded = claimed.length > 0 && claimed.length < options.limit;
 
-    const rows = claimed.sort((a, b) => compareIds(a.id, b.id));
+    const rows = claimed.sort((a, b) => compareIds(a[0], b[0]));
     if (rows.length >= options.limit && this.#analyzing === undefined) {
       // In the background: the claimed events go out now; failures only mean no help.
       this.#analyzing = this.#statistics
@@ -245,21 +239,22 @@ export class PostgresStore implements OutboxStore {
     let cutKeys: Set<string> | undefined;
     const handBack: string[] = [];
     for (const row of rows) {
-      const key = row.key;
+      const id = row[0];
+      const key = row[2];
       if (cutKeys !== undefined && key !== null && cutKeys.has(key)) {
-        handBack.push(row.id);
+        handBack.push(id);
         continue;
       }
 
-      if (row.attempts > this.options.maxAttempts) {
-        exhausted.push(row.id);
+      if (row[7] > this.options.maxAttempts) {
+        exhausted.push(id);
         if (perKey > 1 && key !== null) (cutKeys ??= new Set()).add(key);
         continue;
       }
 
-      const decoded = decodeColumns(row, this.options.maxPayloadBytes);
+      const decoded = decodeArray(row, this.options.maxPayloadBytes);
       if (typeof decoded === 'string') {
-        unreadable.push({ id: row.id, reason: decoded });
+        unreadable.push({ id, reason: decoded });
         if (perKey > 1 && key !== null) (cutKeys ??= new Set()).add(key);
       } else {
         events.push(decoded);
@@ -285,7 +280,7 @@ export class PostgresStore implements OutboxStore {
     if (handBack.length > 0) await this.release(token, handBack);
 
     rejected.sort((a, b) => compareIds(a.id, b.id));
-    const leaseMs = rows[0]?.lease_expires_at;
+    const leaseMs = rows[0]?.[9];
 
     return {
       token,
@@ -332,7 +327,14 @@ export class PostgresStore implements OutboxStore {
     if (bounded) values.push(query.limit * BOUNDED_WINDOW);
     if (variant.runs) values.push(query.perKey - 1);
 
-    const config = { name: statementName(text), text, values, types: RAW_JSON_TYPES };
+    // Rows as arrays: node-postgres then builds no object per row.
+    const config: pg.QueryArrayConfig = {
+      name: statementName(text),
+      text,
+      values,
+      types: RAW_JSON_TYPES,
+      rowMode: 'array',
+    };
     const inTurn = busy ? await this.#run(() => this.#claimInTurn(config)) : undefined;
     if (inTurn !== undefined) return inTurn;
 
@@ -342,7 +344,7 @@ export class PostgresStore implements OutboxStore {
   }
 
   /** Runs a claim in the outbox's turn (see `TURN_WAIT_MS`); undefined when the wait ran out. */
-  async #claimInTurn(config: pg.QueryConfig): Promise<ClaimedRow[] | undefined> {
+  async #claimInTurn(config: pg.QueryArrayConfig): Promise<ClaimedRow[] | undefined> {
     const client = await this.#pool.connect();
     let broken: Error | undefined;
     try {
