@@ -67,34 +67,7 @@ export function decodeRow(row: RawEventRow, maxPayloadBytes: number): Decoded {
   return { ok: true, event };
 }
 
-/**
- * Decodes a claimed row straight from its columns, with no intermediate object: the event, or
- * the reason it cannot be read. The claim's hot path; `decodeRow` is the same check.
- */
-export function decodeColumns(row: DbEventRow, maxPayloadBytes: number): OutboxEvent | string {
-  const payload = readPayload(row.type, row.key, row.payload, maxPayloadBytes);
-  if (payload === UNREADABLE) return unreadableReason;
-
-  const headers = parseHeaders(row.headers);
-  if (headers === undefined) return BAD_HEADERS;
-
-  return newEvent(
-    String(row.id),
-    row.type,
-    row.key,
-    payload,
-    headers,
-    new Date(row.created_at),
-    new Date(row.available_at),
-    row.attempts,
-    row.last_error,
-  );
-}
-
-/**
- * An outbox row as an array of its columns, in the order of `DbEventRow`, the id as text; any
- * further columns are not read.
- */
+/** An outbox row as an array of its columns, in the order of `DbEventRow`, the id as text. */
 export type EventColumns = readonly [
   id: string,
   type: string,
@@ -107,7 +80,11 @@ export type EventColumns = readonly [
   lastError: string | null,
 ];
 
-/** `decodeColumns` for a row returned as an array (see `EventColumns`). */
+/**
+ * Decodes a claimed row straight from its columns (any after `EventColumns` are not read), with
+ * no intermediate object: the event, or the reason it cannot be read. The claim's hot path;
+ * `decodeRow` is the same check.
+ */
 export function decodeArray(
   row: readonly [...EventColumns, ...unknown[]],
   maxPayloadBytes: number,
