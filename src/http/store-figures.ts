@@ -9,8 +9,9 @@ import type { DispatcherSurface } from './surface.js';
 export interface FiguresSnapshot {
   stats: OutboxStats | null;
   /**
-   * Every event type seen since the endpoint started (in the figures or paused), sorted: a type
-   * whose events were all delivered stays listed, with zero figures.
+   * Every event type seen since the endpoint started (in the figures, paused, or handled by the
+   * dispatcher), sorted: a type whose events were all delivered stays listed, with zero figures,
+   * even when they came and went between two readings.
    */
   types: string[];
   /** When `stats` was read. */
@@ -55,6 +56,9 @@ export class StoreFigures {
    * does not hold up the endpoint's start), then every `intervalMs`.
    */
   async start(): Promise<void> {
+    this.dispatcher.on('event:delivered', this.#learnType);
+    this.dispatcher.on('event:retry', this.#learnType);
+    this.dispatcher.on('event:dead', this.#learnType);
     const waited = new AbortController();
     const wait = sleep(FIRST_READ_WAIT_MS, undefined, { signal: waited.signal }).catch(() => {});
     await Promise.race([this.refresh(), wait]);
@@ -65,7 +69,18 @@ export class StoreFigures {
 
   stop(): void {
     clearInterval(this.#timer);
+    this.dispatcher.off('event:delivered', this.#learnType);
+    this.dispatcher.off('event:retry', this.#learnType);
+    this.dispatcher.off('event:dead', this.#learnType);
   }
+
+  /** Notes the type of an event the dispatcher handled; the next reading lists it. */
+  readonly #learnType = ((payload: { event: { type?: string } }): void => {
+    const type = payload.event.type;
+    if (type !== undefined) {
+      this.#types.add(type);
+    }
+  }) as (...args: never[]) => void;
 
   /**
    * Reads the figures. `force` always asks the store (after an operator's action); otherwise the
