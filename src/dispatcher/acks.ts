@@ -176,55 +176,30 @@ export class AckBuffer {
     } while (this.again && this.count > 0);
   }
 
+  /**
+   * Writes one batch: per token one call per kind of acknowledgement. A token's releases go
+   * before its fails, and its fails are sent only once the releases are written: when an event of
+   * a run of a key failed and the run's later events are handed back in the same batch, the
+   * failed event becomes claimable again only after the later ones are no longer leased (on
+   * SQLite another process could otherwise claim it in between, while they are still leased). A
+   * failed release keeps the fails pending too.
+   */
   private async write(batch: Map<string, Pending>): Promise<void> {
     const calls: Promise<void>[] = [];
     for (const [token, entry] of batch) {
-      const call = (operation: AckOperation, run: () => Promise<AckResult>, clear: () => void) =>
-        calls.push(
-          run().then(
-            (result) => {
-              clear();
-              this.options.onResult?.(operation, token, result);
-              if (this.failing) {
-                this.failing = false;
-                this.retryDelay = this.options.retryMinMs;
-                this.options.onRecovered?.(operation);
-              }
-            },
-            (error: unknown) => {
-              this.options.onError?.(operation, error);
-              throw error;
-            },
-          ),
-        );
-      if (entry.complete.length > 0) {
-        call(
-          'complete',
-          () => this.store.complete(token, entry.complete),
-          () => (entry.complete = []),
-        );
-      }
+      if (entry.complete.length > 0) calls.push(this.send('complete', token, entry));
+
+      const released = entry.release.length > 0 ? this.send('release', token, entry) : undefined;
+      if (released !== undefined) calls.push(released);
+
       if (entry.fail.length > 0) {
-        call(
-          'fail',
-          () => this.store.fail(token, entry.fail),
-          () => (entry.fail = []),
+        calls.push(
+          released === undefined
+            ? this.send('fail', token, entry)
+            : released.then(() => this.send('fail', token, entry)),
         );
       }
-      if (entry.dead.length > 0) {
-        call(
-          'deadLetter',
-          () => this.store.deadLetter(token, entry.dead),
-          () => (entry.dead = []),
-        );
-      }
-      if (entry.release.length > 0) {
-        call(
-          'release',
-          () => this.store.release(token, entry.release),
-          () => (entry.release = []),
-        );
-      }
+      if (entry.dead.length > 0) calls.push(this.send('deadLetter', token, entry));
     }
 
     const results = await Promise.allSettled(calls);
@@ -232,6 +207,38 @@ export class AckBuffer {
     if (failed !== undefined) {
       this.failing = true;
       throw failed.reason;
+    }
+  }
+
+  /** Writes the token's pending acknowledgements of one kind; clears them once applied. */
+  private async send(operation: AckOperation, token: string, entry: Pending): Promise<void> {
+    let result: AckResult;
+    try {
+      result = await this.call(operation, token, entry);
+    } catch (error) {
+      this.options.onError?.(operation, error);
+      throw error;
+    }
+
+    clear(entry, operation);
+    this.options.onResult?.(operation, token, result);
+    if (this.failing) {
+      this.failing = false;
+      this.retryDelay = this.options.retryMinMs;
+      this.options.onRecovered?.(operation);
+    }
+  }
+
+  private call(operation: AckOperation, token: string, entry: Pending): Promise<AckResult> {
+    switch (operation) {
+      case 'complete':
+        return this.store.complete(token, entry.complete);
+      case 'release':
+        return this.store.release(token, entry.release);
+      case 'fail':
+        return this.store.fail(token, entry.fail);
+      case 'deadLetter':
+        return this.store.deadLetter(token, entry.dead);
     }
   }
 
@@ -257,5 +264,23 @@ export class AckBuffer {
       void this.flush().catch(() => undefined);
     }, delay);
     this.timer.unref();
+  }
+}
+
+/** Drops the acknowledgements of one kind the store has applied. */
+function clear(entry: Pending, operation: AckOperation): void {
+  switch (operation) {
+    case 'complete':
+      entry.complete = [];
+      break;
+    case 'release':
+      entry.release = [];
+      break;
+    case 'fail':
+      entry.fail = [];
+      break;
+    case 'deadLetter':
+      entry.dead = [];
+      break;
   }
 }

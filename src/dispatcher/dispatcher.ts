@@ -241,6 +241,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
    * no earlier event of its run failed and its lease still outlasts a publish.
    */
   async #processInRun(event: OutboxEvent & { key: string }, run: KeyRun): Promise<EventOutcome> {
+    run.open += 1;
     const started = performance.now();
     try {
       await this.limiter.run(this.#runTask(event, run), { key: event.key });
@@ -425,12 +426,36 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
     if (run !== undefined && outcome.kind !== 'delivered') run.broken = true;
     try {
       if (this.#gate.enabled) this.#gate.leave(event.type);
-      this.#outcomes.record(event, batch, outcome);
+      if (run === undefined) this.#outcomes.record(event, batch, outcome);
+      else this.#recordInRun(event, batch, run, outcome);
     } catch (error) {
       this.#logger.error({ id: event.id, error: safeMessage(error) }, 'outcome not recorded');
     }
 
     this.#room.finished();
+  }
+
+  /**
+   * Records the outcome of an event of a run. The event that broke the run is recorded after the
+   * run's later events, which are released as each takes its turn in the limiter: its
+   * acknowledgement is then written no earlier than theirs (the buffer writes a claim's releases
+   * before its fails), so that a failed event whose retry is due cannot be claimed again while
+   * later events of its key are still leased.
+   */
+  #recordInRun(event: OutboxEvent, batch: Batch, run: KeyRun, outcome: EventOutcome): void {
+    run.open -= 1;
+    if (outcome.kind !== 'delivered' && run.held === undefined && run.open > 0) {
+      run.held = { event, outcome };
+
+      return;
+    }
+
+    this.#outcomes.record(event, batch, outcome);
+    const held = run.held;
+    if (held !== undefined && run.open === 0) {
+      run.held = undefined;
+      this.#outcomes.record(held.event, batch, held.outcome);
+    }
   }
 
   /**

@@ -6,6 +6,9 @@
  * failed.
  */
 
+import type { OutboxEvent } from '../event.js';
+import type { EventOutcome } from './events.js';
+
 /** Why an event of a run was handed back without a publish. */
 export type RunStopReason = 'run-broken' | 'lease-ending';
 
@@ -31,6 +34,12 @@ export function isRunStoppedError(error: unknown): error is RunStoppedError {
 export class KeyRun {
   /** Set once an event of the run was not delivered: the later ones are not published. */
   broken = false;
+
+  /** Events of the run handed to the limiter whose outcome is not recorded yet. */
+  open = 0;
+
+  /** The event that broke the run and its outcome, recorded once the later events are. */
+  held: { event: OutboxEvent; outcome: EventOutcome } | undefined;
 
   /**
    * @param startBy the last moment (`performance.now()` clock, ms) an event of the run may start:

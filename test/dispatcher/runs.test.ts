@@ -374,6 +374,67 @@ test('a timed-out publish that still succeeds later keeps the rest of its run ba
   }
 });
 
+test('a failed event of a run is acknowledged after the rest of its run is released', async () => {
+  const outbox = await sqliteOutbox({ maxAttempts: 5 });
+  // The acknowledgements as the store receives them, with their ids.
+  const writes: [string, string[]][] = [];
+  const store = outbox.store;
+  const fail = store.fail.bind(store);
+  store.fail = async (token, failures) => {
+    writes.push(['fail', failures.map((failure) => failure.id)]);
+
+    return fail(token, failures);
+  };
+  const release = store.release.bind(store);
+  store.release = async (token, ids) => {
+    writes.push(['release', [...ids]]);
+
+    return release(token, ids);
+  };
+  const publisher = new CallRecorder();
+  const dispatcher = new OutboxDispatcher({
+    store,
+    publisher,
+    concurrency: 1,
+    batchSize: 5,
+    prefetch: 4,
+    claimPerKey: 3,
+    publishTimeoutMs: 1000,
+    leaseMs: 30_000,
+    retryBaseMs: 10,
+    retryMaxMs: 20,
+    pollIntervalMs: 50,
+    breaker: false,
+  });
+  try {
+    // k0 holds the first, third and fifth events, k1 the second and fourth. The first fails; k1's
+    // slow publishes take their turns before k0's later events, for longer than ackFlushMs.
+    const ids = await outbox.add(5, 2);
+    const [first, , third, , fifth] = ids;
+    publisher.fail = (event, call) =>
+      event.id === first && call === 1 ? new PublishError('HTTP 502', 'retryable') : undefined;
+    publisher.wait = (event) => (event.key === 'k1' ? 60 : 0);
+    await dispatcher.start();
+    await waitFor(() => publisher.delivered.length >= ids.length);
+    await dispatcher.stop();
+
+    const written = (name: string, id: string | undefined) =>
+      writes.findIndex(([operation, list]) => operation === name && list.includes(id as string));
+    const failed = written('fail', first);
+    assert.ok(failed >= 0, 'the first event was failed');
+    assert.ok(written('release', third) >= 0 && written('release', fifth) >= 0);
+    assert.ok(
+      written('release', third) < failed && written('release', fifth) < failed,
+      `written in this order: ${JSON.stringify(writes)}`,
+    );
+    assertOnceEach(publisher.delivered, ids);
+    assertRunOrder(publisher.calls);
+  } finally {
+    await dispatcher.stop();
+    await outbox.drop();
+  }
+});
+
 test('claimPerKey is checked: an integer from 1, and a lease that covers a whole run', () => {
   const base = { store: {} as OutboxStore, publisher: new CallRecorder() };
   base.store.claim = async () => ({
