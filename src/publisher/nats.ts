@@ -1,5 +1,5 @@
-import { connect, headers as natsHeaders } from 'nats';
-import type { JetStreamClient, MsgHdrs, NatsConnection } from 'nats';
+import { Events, connect, headers as natsHeaders } from 'nats';
+import type { MsgHdrs, NatsConnection } from 'nats';
 import type { OutboxEvent } from '../event.js';
 import { PublishError } from './contract.js';
 import type { Publisher, PublishOptions } from './contract.js';
@@ -8,6 +8,7 @@ import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { Connector } from './connector.js';
 import { closedError, toPublishError } from './errors.js';
 import { PublisherLifecycle } from './lifecycle.js';
+import { JetStreamAcks } from './nats-acks.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, positiveNumber, publisherUrl } from './options.js';
 import type { TlsOptions } from './options.js';
 import { redactUrl } from './redact.js';
@@ -24,7 +25,8 @@ export interface NatsPublisherOptions {
   subject?: string;
   /** CloudEvents source and content mode (binary: attributes as `ce-` headers). */
   cloudEvents?: CloudEventsOptions;
-  /** Milliseconds to wait for JetStream's acknowledgement of a publish. Default: 5000. */
+  /** Milliseconds to wait for JetStream's acknowledgement of a publish (an overdue one is
+   * noticed within `ACK_SWEEP_MS`, 100 ms, after). Default: 5000. */
   ackTimeoutMs?: number;
   /** Milliseconds to wait for the connection. Default: 10000. */
   connectTimeoutMs?: number;
@@ -53,30 +55,25 @@ function sampleSubject(template: string, type: string): string {
   return template.replaceAll('{type}', type).replaceAll('{key}', 'key');
 }
 
-/** 4xx JetStream answers are refusals (bad message, over a limit); the rest may pass later. */
-function classify(error: unknown): 'retryable' | 'permanent' | 'overload' {
+/**
+ * The kind of what the client throws at once: a bad header or subject, or a payload over the
+ * server's maximum, is the message's own fault; anything else may pass later. (The stream's
+ * answers are classified by `JetStreamAcks`.)
+ */
+function classify(error: unknown): 'retryable' | 'permanent' {
   const code = (error as { code?: unknown }).code;
-  if (code === 'BAD_HEADER' || code === 'BAD_SUBJECT' || code === 'MAX_PAYLOAD_EXCEEDED') {
-    return 'permanent';
-  }
+  const own = code === 'BAD_HEADER' || code === 'BAD_SUBJECT' || code === 'MAX_PAYLOAD_EXCEEDED';
 
-  const api = (error as { api_error?: { code?: number; description?: string } }).api_error;
-  if (api?.code === undefined) return 'retryable';
-  if (
-    /maximum (messages|bytes)|resource limits|insufficient resources/i.test(api.description ?? '')
-  )
-    return 'overload';
-
-  return api.code >= 400 && api.code < 500 ? 'permanent' : 'retryable';
+  return own ? 'permanent' : 'retryable';
 }
 
+/** One connection and what rides on it. */
 interface Live {
   connection: NatsConnection;
-  jetstream: JetStreamClient;
+  acks: JetStreamAcks;
+  /** Set while the client is reconnecting: publishes are refused at once meanwhile. */
+  down: boolean;
 }
-
-/** The JetStream acknowledgement itself is not needed: the publish resolves on it. */
-const acknowledged = (): void => undefined;
 
 /**
  * Publishes to NATS JetStream. Each publish resolves on the stream's acknowledgement; many run
@@ -139,8 +136,16 @@ export class NatsPublisher implements Publisher {
           throw error;
         }
 
-        const live = { connection, jetstream: connection.jetstream() };
-        void connection.closed().then(() => this.#connector.lost(live));
+        const live: Live = {
+          connection,
+          acks: new JetStreamAcks(connection, this.#ackTimeoutMs),
+          down: false,
+        };
+        void this.#watch(live);
+        void connection.closed().then(() => {
+          live.acks.close();
+          this.#connector.lost(live);
+        });
 
         return live;
       },
@@ -164,6 +169,22 @@ export class NatsPublisher implements Publisher {
           { cause: error },
         );
       }
+    }
+  }
+
+  /**
+   * Follows the connection's status: when it is lost, the publishes waiting for their
+   * acknowledgement fail as retryable at once (the server's answers to them are gone with it),
+   * and new publishes are refused until the client has reconnected.
+   */
+  async #watch(live: Live): Promise<void> {
+    for await (const status of live.connection.status()) {
+      if (status.type === Events.Disconnect) {
+        live.down = true;
+        live.acks.failAll(
+          (id) => `the connection to NATS was lost before event ${id} was acknowledged`,
+        );
+      } else if (status.type === Events.Reconnect) live.down = false;
     }
   }
 
@@ -199,9 +220,15 @@ export class NatsPublisher implements Publisher {
       );
     }
 
-    const failed = (error: unknown) => {
-      throw toPublishError(error, `JetStream publish of event ${event.id}`, classify(error));
-    };
+    if (live.down) {
+      return Promise.reject(
+        new PublishError(
+          `event ${event.id} was not published: the connection to NATS is lost, reconnecting`,
+          'retryable',
+        ),
+      );
+    }
+
     try {
       const encoded = encodeCloudEvent(event, this.#cloudEvents);
       const headers: MsgHdrs = natsHeaders();
@@ -209,10 +236,9 @@ export class NatsPublisher implements Publisher {
       const attributes = prefixedAttributes(encoded, 'ce-');
       for (const name in attributes) headers.set(name, attributes[name]!);
       headers.set('content-type', encoded.contentType);
+      headers.set('Nats-Msg-Id', event.id);
 
-      return live.jetstream
-        .publish(subject, encoded.body, { msgID: event.id, headers, timeout: this.#ackTimeoutMs })
-        .then(acknowledged, failed);
+      return live.acks.publish(subject, encoded.body, headers, event.id);
     } catch (error) {
       // The client throws at once for a bad header or a payload over the server's maximum.
       return Promise.reject(
