@@ -1,8 +1,8 @@
 /**
  * The PostgreSQL outbox store: claims with `FOR UPDATE SKIP LOCKED` and a lease, in one
- * statement, holding no transaction open while events are published.
+ * statement, holding no transaction open while events are published (see `claim.ts`); each
+ * acknowledgement is one statement (see `acks.ts`).
  */
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type {
   AckResult,
@@ -16,53 +16,24 @@ import type {
   OutboxStats,
   OutboxStore,
   PurgeOptions,
-  RejectedRow,
 } from '../contract.js';
-import type { OutboxEvent } from '../../event.js';
-import { decodeArray, type EventColumns } from '../decode.js';
 import { StoreUnavailableError, isPgConnectionError } from '../errors.js';
 import {
-  checkClaimOptions,
   checkIdentifier,
   checkInteger,
   resolveCommonOptions,
   type CommonStoreOptions,
   type ResolvedCommonOptions,
 } from '../options.js';
-import { splitRefused } from '../shared.js';
 import { callSafely, subscribeWake } from '../wake.js';
+import { PostgresAcks } from './acks.js';
+import { PostgresClaimer } from './claim.js';
+import type { PgContext } from './context.js';
 import { WakeListener } from './listener.js';
 import { migratePostgres, wakeChannel, type PgNames } from './migrations.js';
 import * as operator from './operator.js';
 import { ownPoolConfig } from './pool-config.js';
-import { RAW_JSON_TYPES, clientConfig, compareIds, describeTarget, statementName } from './rows.js';
-import * as sql from './sql.js';
-import { TableStatistics } from './statistics.js';
-
-/**
- * After a claim that came back short, the next one first scans only the oldest `limit` × this
- * many available rows: when most keys are busy, a full scan reads through the whole keyed
- * backlog to find the few free heads. When that finds nothing, the full scan runs at once, so
- * events behind a long run of leased, held or paused rows are still reached.
- */
-const BOUNDED_WINDOW = 4;
-
-/**
- * Claims made after a short one (the bounded claim above, and the full one that may follow it)
- * take turns, across all the stores of an outbox: when most keys are busy, concurrent claims
- * race for the same few free heads, and each probes every candidate before it finds it taken
- * (four claimers of 500 on 1,000 keys used three to four times the database CPU of one claimer
- * for the same events). In turn, each claim sees the leases of the one before and drops their
- * keys through the busy-key set. This is how long such a claim waits for its turn, in
- * milliseconds, before it runs beside the others anyway.
- */
-const TURN_WAIT_MS = 200;
-
-/** The SQLSTATE of a lock wait that ran past `lock_timeout`. */
-const LOCK_NOT_AVAILABLE = '55P03';
-
-/** A claimed row as an array (the claim asks for arrays): its columns, then the lease's end. */
-type ClaimedRow = [...EventColumns, leaseExpiresAt: number];
+import { clientConfig, describeTarget } from './rows.js';
 
 export interface PostgresStoreOptions extends CommonStoreOptions {
   /** A `pg` pool to use. The store never ends a pool it was given. */
@@ -108,25 +79,13 @@ export class PostgresStore implements OutboxStore {
   readonly #names: PgNames;
   readonly #target: string;
   readonly #listeners = new Set<() => void>();
-  readonly #sql: {
-    claim: Map<string, string>;
-    complete: string;
-    fail: string;
-    deadLetter: string;
-    release: string;
-    extend: string;
-    exhausted: string;
-    turn: string;
-  };
   readonly #reconnect: { min: number; max: number };
   #listener: WakeListener | undefined;
   #unsubscribeLocal: (() => void) | undefined;
   #closed = false;
   readonly #context: operator.OperatorContext;
-  readonly #statistics: TableStatistics;
-  #analyzing: Promise<void> | undefined;
-  /** Whether the next claim looks only at the oldest rows (see `BOUNDED_WINDOW`). */
-  #bounded = false;
+  readonly #claimer: PostgresClaimer;
+  readonly #acks: PostgresAcks;
 
   constructor(options: PostgresStoreOptions) {
     const common = resolveCommonOptions(options);
@@ -169,17 +128,14 @@ export class PostgresStore implements OutboxStore {
       options: this.options,
       query: (config) => this.#run(() => this.#pool.query(config)),
     };
-    this.#statistics = new TableStatistics(names, (config) => this.#pool.query(config));
-    this.#sql = {
-      claim: new Map(),
-      complete: sql.completeSql(names, common.retentionMs > 0),
-      fail: sql.failSql(names),
-      deadLetter: sql.deadLetterSql(names),
-      release: sql.releaseSql(names),
-      extend: sql.extendSql(names),
-      exhausted: sql.exhaustedSql(names),
-      turn: sql.claimTurnSql(names, TURN_WAIT_MS),
+    const parts: PgContext = {
+      pool: this.#pool,
+      names,
+      options: this.options,
+      run: (operation) => this.#run(operation),
     };
+    this.#acks = new PostgresAcks(parts);
+    this.#claimer = new PostgresClaimer(parts, this.#acks);
   }
 
   /** Whether the LISTEN connection is subscribed right now (false with `notify: false`). */
@@ -197,237 +153,27 @@ export class PostgresStore implements OutboxStore {
   }
 
   async claim(options: ClaimOptions): Promise<Claim> {
-    const perKey = checkClaimOptions(options);
-
-    const token = randomUUID();
-    const types = options.types !== undefined ? [...options.types] : undefined;
-    const exclude =
-      options.excludeTypes !== undefined && options.excludeTypes.length > 0
-        ? [...options.excludeTypes]
-        : undefined;
-    if (types !== undefined && types.length === 0) {
-      return { token, events: [], leaseExpiresAt: new Date(), rejected: [] };
-    }
-
-    const query = { limit: options.limit, leaseMs: options.leaseMs, perKey, token, types, exclude };
-    const bounded = this.#bounded;
-    let claimed = await this.#claimRows(query, { bounded, busy: bounded });
-    if (bounded && claimed.length === 0) {
-      claimed = await this.#claimRows(query, { bounded: false, busy: true });
-    }
-
-    // A claim that found some events but fewer than its limit read every available row: the
-    // next one looks at the oldest rows first.
-    this.#bounded = claimed.length > 0 && claimed.length < options.limit;
-
-    const rows = claimed.sort((a, b) => compareIds(a[0], b[0]));
-    if (rows.length >= options.limit && this.#analyzing === undefined) {
-      // In the background: the claimed events go out now; failures only mean no help.
-      this.#analyzing = this.#statistics
-        .afterFullClaim()
-        .catch(() => undefined)
-        .finally(() => {
-          this.#analyzing = undefined;
-        });
-    }
-
-    const events: OutboxEvent[] = [];
-    const rejected: RejectedRow[] = [];
-    const unreadable: DeadLetterItem[] = [];
-    const exhausted: string[] = [];
-    // Keys whose run met a row that cannot be handed out, and the later rows handed back.
-    let cutKeys: Set<string> | undefined;
-    const handBack: string[] = [];
-    for (const row of rows) {
-      const id = row[0];
-      const key = row[2];
-      if (cutKeys !== undefined && key !== null && cutKeys.has(key)) {
-        handBack.push(id);
-        continue;
-      }
-
-      if (row[7] > this.options.maxAttempts) {
-        exhausted.push(id);
-        if (perKey > 1 && key !== null) (cutKeys ??= new Set()).add(key);
-        continue;
-      }
-
-      const decoded = decodeArray(row, this.options.maxPayloadBytes);
-      if (typeof decoded === 'string') {
-        unreadable.push({ id, reason: decoded });
-        if (perKey > 1 && key !== null) (cutKeys ??= new Set()).add(key);
-      } else {
-        events.push(decoded);
-      }
-    }
-
-    if (exhausted.length > 0) {
-      const dead = await this.#run(() =>
-        this.#pool.query<{ id: string; last_error: string }>(this.#sql.exhausted, [
-          exhausted,
-          token,
-        ]),
-      );
-      rejected.push(...dead.rows.map((row) => ({ id: row.id, reason: row.last_error })));
-    }
-
-    if (unreadable.length > 0) {
-      await this.deadLetter(token, unreadable);
-      rejected.push(...unreadable);
-    }
-
-    // After the dead letters, so that the rows handed back wait behind them.
-    if (handBack.length > 0) await this.release(token, handBack);
-
-    rejected.sort((a, b) => compareIds(a.id, b.id));
-    const leaseMs = rows[0]?.[9];
-
-    return {
-      token,
-      events,
-      leaseExpiresAt: new Date(leaseMs ?? Date.now() + options.leaseMs),
-      rejected,
-    };
-  }
-
-  async #claimRows(
-    query: {
-      limit: number;
-      leaseMs: number;
-      perKey: number;
-      token: string;
-      types: string[] | undefined;
-      exclude: string[] | undefined;
-    },
-    /** `busy`: most keys are busy (the last claim came back short): claim in turn. */
-    shape: { bounded: boolean; busy: boolean },
-  ): Promise<ClaimedRow[]> {
-    const { types, exclude } = query;
-    const { bounded, busy } = shape;
-    const variant = {
-      policy: this.options.deadKeyPolicy,
-      types: types !== undefined,
-      excludeTypes: exclude !== undefined,
-      bounded,
-      busyKeys: busy,
-      runs: query.perKey > 1,
-    };
-    const name =
-      `claim_${variant.policy}_${Number(variant.types)}${Number(variant.excludeTypes)}` +
-      `${Number(bounded)}${Number(busy)}${Number(variant.runs)}`;
-    let text = this.#sql.claim.get(name);
-    if (text === undefined) {
-      text = sql.claimSql(this.#names, variant);
-      this.#sql.claim.set(name, text);
-    }
-
-    const values: unknown[] = [query.limit, query.leaseMs, query.token];
-    if (types !== undefined) values.push(types);
-    if (exclude !== undefined) values.push(exclude);
-    if (bounded) values.push(query.limit * BOUNDED_WINDOW);
-    if (variant.runs) values.push(query.perKey - 1);
-
-    // Rows as arrays: node-postgres then builds no object per row.
-    const config: pg.QueryArrayConfig = {
-      name: statementName(text),
-      text,
-      values,
-      types: RAW_JSON_TYPES,
-      rowMode: 'array',
-    };
-    const inTurn = busy ? await this.#run(() => this.#claimInTurn(config)) : undefined;
-    if (inTurn !== undefined) return inTurn;
-
-    const result = await this.#run(() => this.#pool.query<ClaimedRow>(config));
-
-    return result.rows;
-  }
-
-  /** Runs a claim in the outbox's turn (see `TURN_WAIT_MS`); undefined when the wait ran out. */
-  async #claimInTurn(config: pg.QueryArrayConfig): Promise<ClaimedRow[] | undefined> {
-    const client = await this.#pool.connect();
-    let broken: Error | undefined;
-    try {
-      try {
-        await client.query(this.#sql.turn);
-      } catch (error) {
-        await client.query('ROLLBACK');
-        if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) return undefined;
-
-        throw error;
-      }
-
-      const result = await client.query<ClaimedRow>(config).catch(async (error: unknown) => {
-        await client.query('ROLLBACK');
-        throw error;
-      });
-      await client.query('COMMIT');
-
-      return result.rows;
-    } catch (error) {
-      // A connection that failed mid-transaction is not given back to the pool.
-      if (isPgConnectionError(error)) broken = error as Error;
-
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    return this.#claimer.claim(options);
   }
 
   async complete(token: string, ids: readonly string[]): Promise<AckResult> {
-    if (ids.length === 0) return { applied: [], refused: [] };
-
-    const text = this.#sql.complete;
-    const result = await this.#run(() =>
-      this.#pool.query<{ n: number; ids: string[] | null }>({
-        name: statementName(text),
-        text,
-        values: [ids, token],
-      }),
-    );
-    // One row: the count, and the changed ids only when some of the given ones were refused.
-    const row = result.rows[0];
-    if (row?.n === ids.length) return { applied: [...ids], refused: [] };
-
-    const changed = (row?.ids ?? []).map((id) => ({ id }));
-
-    return splitRefused(ids, changed);
+    return this.#acks.complete(token, ids);
   }
 
   async fail(token: string, failures: readonly FailedAttempt[]): Promise<AckResult> {
-    if (failures.length === 0) return { applied: [], refused: [], deadLettered: [] };
-
-    const ids = failures.map((failure) => failure.id);
-    const result = await this.#run(() =>
-      this.#pool.query<{ id: string; state: string }>(this.#sql.fail, [
-        ids,
-        token,
-        failures.map((failure) => failure.error),
-        failures.map((failure) => failure.retryAt ?? null),
-        this.options.maxAttempts,
-        this.options.retryBaseMs,
-        this.options.retryMaxMs,
-      ]),
-    );
-    const dead = result.rows.filter((row) => row.state === 'dead').map((row) => row.id);
-
-    return { ...splitRefused(ids, result.rows), deadLettered: dead };
+    return this.#acks.fail(token, failures);
   }
 
   async deadLetter(token: string, items: readonly DeadLetterItem[]): Promise<AckResult> {
-    const ids = items.map((item) => item.id);
-
-    return this.#ack(this.#sql.deadLetter, ids, [token, items.map((item) => item.reason)]);
+    return this.#acks.deadLetter(token, items);
   }
 
   async release(token: string, ids: readonly string[]): Promise<AckResult> {
-    return this.#ack(this.#sql.release, ids, [token]);
+    return this.#acks.release(token, ids);
   }
 
   async extendLease(token: string, ids: readonly string[], leaseMs: number): Promise<AckResult> {
-    checkInteger('leaseMs', leaseMs, 1);
-
-    return this.#ack(this.#sql.extend, ids, [token, leaseMs]);
+    return this.#acks.extendLease(token, ids, leaseMs);
   }
 
   async listDead(options: ListDeadOptions = {}): Promise<DeadEvent[]> {
@@ -487,26 +233,12 @@ export class PostgresStore implements OutboxStore {
     this.#listeners.clear();
     this.#unsubscribeLocal?.();
     await this.#listener?.close().catch(() => undefined);
-    await this.#analyzing;
+    await this.#claimer.analyzing;
     if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
   }
 
   #wakeAll(): void {
     for (const listener of [...this.#listeners]) callSafely(listener);
-  }
-
-  async #ack(text: string, ids: readonly string[], rest: unknown[]): Promise<AckResult> {
-    if (ids.length === 0) return { applied: [], refused: [] };
-
-    const result = await this.#run(() =>
-      this.#pool.query<{ id: string }>({
-        name: statementName(text),
-        text,
-        values: [[...ids], ...rest],
-      }),
-    );
-
-    return splitRefused(ids, result.rows);
   }
 
   async #run<T>(operation: () => Promise<T>): Promise<T> {
