@@ -1,61 +1,33 @@
 import { EventEmitter } from 'node:events';
-// Imported: the global `performance` is a getter, read twice per event otherwise.
-import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import type { OutboxEvent } from '../event.js';
-import {
-  ConcurrencyLimiter,
-  MemoryMonitor,
-  isAbortedError,
-  isCircuitOpenError,
-  isQueueFullError,
-  isShuttingDownError,
-} from '../limiter/index.js';
-import type { TaskContext } from '../limiter/index.js';
+import { ConcurrencyLimiter, MemoryMonitor } from '../limiter/index.js';
 import type { Publisher } from '../publisher/contract.js';
-import type { Claim, OutboxStore } from '../store/contract.js';
+import type { OutboxStore } from '../store/contract.js';
 import { AckBuffer } from './acks.js';
-import { classifyForLimiter, safeMessage, toFailure } from './classify.js';
+import { ClaimLoops, STORE_RETRY_MIN_MS } from './claim-loop.js';
+import type { LoopState } from './claim-loop.js';
+import { classifyForLimiter, safeMessage } from './classify.js';
+import { Deliveries } from './deliveries.js';
 import type {
   DispatcherEventMap,
   DispatcherState,
   DispatcherStatus,
   EventOutcome,
 } from './events.js';
+import { relayLimiterEvents } from './limiter-events.js';
 import { resolveOptions } from './options.js';
 import type { DispatcherOptions, ResolvedOptions } from './options.js';
 import { Outcomes } from './outcomes.js';
-import type { Batch } from './outcomes.js';
 import { RetryPolicy } from './retry-policy.js';
 import { ClaimRoom } from './room.js';
-import { ClaimRuns, RunStoppedError, isRunStoppedError } from './runs.js';
-import type { KeyRun } from './runs.js';
 import { StoreWatch } from './store-watch.js';
 import { TypeGate } from './type-gate.js';
 import { Waker } from './waker.js';
 
-/**
- * What a claim loop is doing (`claimers` loops run side by side and share the room; each is
- * this small state machine):
- *
- * - `waiting-for-room`: the limiter has no room (every slot busy, or the breaker open); it waits
- *   for `limiter.onRoom()`, which also resolves when an open breaker turns half-open, or for
- *   another loop's claim to return the room it held;
- * - `claiming`: one claim query is running, for at most `min(batchSize, limiter.available)`
- *   events, so that every claimed event starts at once (plus `prefetch` events that wait in
- *   the limiter's queue for the next free slot, when the breaker is closed);
- * - `idle`: the last claim found nothing; it sleeps, cut short by a store wake-up or by an
- *   acknowledgement (which may unblock a key), and each empty claim doubles the sleep up to
- *   `pollIntervalMs`;
- * - `backing-off`: the store failed; it sleeps with exponential backoff (up to
- *   `storeRetryMaxMs`) and tries again, until `stop()`;
- * - `stopped`: the loop has returned (after `stop()`).
- */
-export type LoopState = 'waiting-for-room' | 'claiming' | 'idle' | 'backing-off' | 'stopped';
-
-const STORE_RETRY_MIN_MS = 100;
+export type { LoopState } from './claim-loop.js';
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 const ACK_GRACE_MS = 5_000;
@@ -73,7 +45,6 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
   readonly #store: OutboxStore;
   readonly #publisher: Publisher;
   readonly #logger: Logger;
-  readonly #retry: RetryPolicy;
   readonly #gate: TypeGate;
   readonly #acks: AckBuffer;
   readonly #memory: MemoryMonitor;
@@ -83,12 +54,13 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
   readonly #outcomes: Outcomes;
 
   #state: DispatcherState = 'idle';
-  readonly #loopStates: LoopState[] = [];
   #startedAt: Date | null = null;
   #loops: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   #unsubscribe: (() => void) | undefined;
   readonly #room: ClaimRoom;
+  readonly #deliveries: Deliveries;
+  readonly #claimLoops: ClaimLoops;
 
   constructor(options: DispatcherOptions) {
     super();
@@ -99,12 +71,6 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       component: 'dispatcher',
       store: this.#store.kind,
       publisher: this.#publisher.name,
-    });
-    this.#retry = new RetryPolicy({
-      retryBaseMs: this.#options.retryBaseMs,
-      retryMaxMs: this.#options.retryMaxMs,
-      maxAttempts: this.#options.maxAttempts,
-      random: this.#options.random,
     });
     this.#gate = new TypeGate(this.#options.typeConcurrency);
     this.limiter = new ConcurrencyLimiter({
@@ -139,7 +105,34 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       stats: () => this.limiter.getMemoryStats(),
     });
     this.#room = new ClaimRoom(this.limiter, this.#options);
-    this.#relayLimiterEvents();
+    const stopSignal = this.#stopController.signal;
+    this.#deliveries = new Deliveries({
+      limiter: this.limiter,
+      publisher: this.#publisher,
+      retry: new RetryPolicy({
+        retryBaseMs: this.#options.retryBaseMs,
+        retryMaxMs: this.#options.retryMaxMs,
+        maxAttempts: this.#options.maxAttempts,
+        random: this.#options.random,
+      }),
+      gate: this.#gate,
+      watch: this.#watch,
+      outcomes: this.#outcomes,
+      room: this.#room,
+      logger: this.#logger,
+      stopSignal,
+    });
+    this.#claimLoops = new ClaimLoops({
+      options: this.#options,
+      store: this.#store,
+      room: this.#room,
+      waker: this.#waker,
+      gate: this.#gate,
+      watch: this.#watch,
+      deliveries: this.#deliveries,
+      stopSignal,
+    });
+    relayLimiterEvents(this.limiter, this.#memory, this.#logger, emit);
   }
 
   /** The dispatcher's life state. */
@@ -149,10 +142,7 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
 
   /** What the claim loop is doing now (see `LoopState`). */
   get loopState(): LoopState {
-    const states = this.#loopStates;
-    if (states.length === 0) return 'stopped';
-
-    return states.includes('claiming') ? 'claiming' : (states[0] ?? 'stopped');
+    return this.#claimLoops.state;
   }
 
   /**
@@ -183,8 +173,8 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       'dispatcher started',
     );
     const loops = Array.from({ length: this.#options.claimers }, (_, index) =>
-      this.#run(index).catch((error: unknown) => {
-        this.#loopStates[index] = 'stopped';
+      this.#claimLoops.run(index).catch((error: unknown) => {
+        this.#claimLoops.failed(index);
         this.#logger.fatal({ error: safeMessage(error) }, 'the claim loop failed');
         if (this.listenerCount('error') > 0) {
           this.emit('error', error instanceof Error ? error : new Error(safeMessage(error)));
@@ -215,63 +205,8 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
    * timeout) and says what should become of it. It records nothing in the store: the claim loop
    * does, with the claim's token. Never rejects.
    */
-  async processEvent(
-    event: OutboxEvent,
-    options?: { signal?: AbortSignal },
-  ): Promise<EventOutcome> {
-    const started = performance.now();
-    const signal = options?.signal;
-    try {
-      // Without a key or a signal the limiter needs no options (and no per-task extras).
-      await this.limiter.run(
-        this.#publishTask(event),
-        event.key === null && signal === undefined
-          ? undefined
-          : { key: event.key ?? undefined, signal },
-      );
-
-      return { kind: 'delivered', durationMs: performance.now() - started };
-    } catch (error) {
-      return this.#failed(event, error, performance.now() - started);
-    }
-  }
-
-  /**
-   * `processEvent` for a keyed event of a claim that may hold runs: its task publishes only if
-   * no earlier event of its run failed and its lease still outlasts a publish.
-   */
-  async #processInRun(event: OutboxEvent & { key: string }, run: KeyRun): Promise<EventOutcome> {
-    run.open += 1;
-    const started = performance.now();
-    try {
-      await this.limiter.run(this.#runTask(event, run), { key: event.key });
-
-      return { kind: 'delivered', durationMs: performance.now() - started };
-    } catch (error) {
-      return this.#failed(event, error, performance.now() - started);
-    }
-  }
-
-  /** What becomes of an event whose publish (or its start) failed with `error`. */
-  #failed(event: OutboxEvent, error: unknown, durationMs: number): EventOutcome {
-    if (
-      isShuttingDownError(error) ||
-      isCircuitOpenError(error) ||
-      isQueueFullError(error) ||
-      isRunStoppedError(error)
-    ) {
-      return { kind: 'unstarted', reason: safeMessage(error) };
-    }
-
-    const failure = toFailure(error);
-    const decision = this.#retry.decide({ attempts: event.attempts, ...failure });
-    if (decision.action === 'dead') return { kind: 'dead', durationMs, reason: decision.reason };
-
-    // An event aborted by a shutdown may be taken again at once by another dispatcher.
-    const stopping = this.#stopController.signal.aborted && isAbortedError(error);
-    const retryAt = new Date(Date.now() + (stopping ? 0 : decision.delayMs));
-
-    return { kind: 'retry', durationMs, error: failure.message, failure: failure.kind, retryAt };
+  processEvent(event: OutboxEvent, options?: { signal?: AbortSignal }): Promise<EventOutcome> {
+    return this.#deliveries.processEvent(event, options);
   }
 
   /** The dispatcher's state and figures, read from memory (no database query). */
@@ -303,189 +238,6 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       paused: [...this.#watch.paused],
       loop: this.loopState,
       types: this.#gate.snapshot(),
-    };
-  }
-
-  // The claim loop.
-
-  /** One claim loop; `claimers` of them run side by side, sharing the room. */
-  async #run(index: number): Promise<void> {
-    const signal = this.#stopController.signal;
-    const { batchSize, idleMinMs, pollIntervalMs, storeRetryMaxMs } = this.#options;
-    const perKey = this.#options.claimPerKey;
-    const enter = (state: LoopState) => (this.#loopStates[index] = state);
-    let idleDelay = idleMinMs;
-    let storeDelay = STORE_RETRY_MIN_MS;
-
-    while (!signal.aborted) {
-      const room = Math.min(batchSize, this.#room.size);
-      if (room <= 0 || room < this.#room.floor) {
-        enter('waiting-for-room');
-        await this.#waker.until(this.#room.change(room));
-        continue;
-      }
-
-      enter('claiming');
-      const mark = this.#waker.mark();
-      let claim: Claim | undefined;
-      let failure: unknown;
-      this.#room.reserve(room);
-      // The lease ends no earlier than this, whatever the database's clock says.
-      const sentAt = performance.now();
-      try {
-        claim = await this.#store.claim({
-          limit: room,
-          leaseMs: this.#options.leaseMs,
-          types: this.#options.types,
-          excludeTypes: this.#gate.enabled
-            ? this.#gate.saturated(this.#watch.knownTypes)
-            : undefined,
-          perKey: perKey > 1 ? Math.min(perKey, room) : undefined,
-        });
-      } catch (error) {
-        failure = error;
-      } finally {
-        this.#room.returned(room);
-      }
-
-      if (claim === undefined) {
-        this.#watch.failed('claim', failure);
-        enter('backing-off');
-        await this.#waker.sleep(storeDelay);
-        storeDelay = Math.min(storeRetryMaxMs, storeDelay * 2);
-        continue;
-      }
-
-      this.#watch.succeeded('claim');
-      storeDelay = STORE_RETRY_MIN_MS;
-      this.#accept(
-        claim,
-        perKey > 1
-          ? new ClaimRuns(sentAt + this.#options.leaseMs - this.#options.publishTimeoutMs)
-          : undefined,
-      );
-      if (claim.events.length > 0 || claim.rejected.length > 0 || this.#waker.wokenSince(mark)) {
-        idleDelay = idleMinMs;
-        continue;
-      }
-
-      enter('idle');
-      await this.#waker.sleep(idleDelay, mark);
-      idleDelay = Math.min(pollIntervalMs, idleDelay * 2);
-    }
-
-    enter('stopped');
-  }
-
-  /**
-   * Starts every claimed event (or hands it back when it cannot start now). With `runs`, the
-   * events of one key go to the limiter in claim order (id order) and start one after another;
-   * once one of them is handed back here, the later ones of its key are handed back too.
-   */
-  #accept(claim: Claim, runs: ClaimRuns | undefined): void {
-    this.#outcomes.rejected(claim.rejected);
-    const { events, token } = claim;
-    if (events.length === 0) return;
-
-    const batch = this.#outcomes.batch(token, events.length);
-    const gated = this.#gate.enabled;
-    let lastType: string | undefined;
-    for (const event of events) {
-      if (event.type !== lastType) {
-        lastType = event.type;
-        this.#watch.noteType(lastType);
-      }
-
-      const run = runs === undefined || event.key === null ? undefined : runs.of(event.key);
-      let reason: string | undefined;
-      if (this.#stopController.signal.aborted) reason = 'dispatcher stopping';
-      else if (run?.broken === true) reason = new RunStoppedError('run-broken').message;
-      else if (gated && !this.#gate.tryEnter(event.type)) reason = 'type limit reached';
-
-      if (reason === undefined) {
-        this.#room.started();
-        void this.#dispatch(event, batch, run);
-      } else {
-        if (run !== undefined) run.broken = true;
-        this.#outcomes.record(event, batch, { kind: 'unstarted', reason });
-      }
-    }
-  }
-
-  /**
-   * Publishes one claimed event through the limiter and records its outcome. An event of a run
-   * that is not delivered stops the run. Never rejects.
-   */
-  async #dispatch(event: OutboxEvent, batch: Batch, run?: KeyRun): Promise<void> {
-    const outcome =
-      run === undefined
-        ? await this.processEvent(event)
-        : await this.#processInRun(event as OutboxEvent & { key: string }, run);
-    // Before the next event of the run can start: a timed-out publish keeps its key's slot
-    // until it really ends, and may yet resolve.
-    if (run !== undefined && outcome.kind !== 'delivered') run.broken = true;
-    try {
-      if (this.#gate.enabled) this.#gate.leave(event.type);
-      if (run === undefined) this.#outcomes.record(event, batch, outcome);
-      else this.#recordInRun(event, batch, run, outcome);
-    } catch (error) {
-      this.#logger.error({ id: event.id, error: safeMessage(error) }, 'outcome not recorded');
-    }
-
-    this.#room.finished();
-  }
-
-  /**
-   * Records the outcome of an event of a run. The event that broke the run is recorded after the
-   * run's later events, which are released as each takes its turn in the limiter: its
-   * acknowledgement is then written no earlier than theirs (the buffer writes a claim's releases
-   * before its fails), so that a failed event whose retry is due cannot be claimed again while
-   * later events of its key are still leased.
-   */
-  #recordInRun(event: OutboxEvent, batch: Batch, run: KeyRun, outcome: EventOutcome): void {
-    run.open -= 1;
-    if (outcome.kind !== 'delivered' && run.held === undefined && run.open > 0) {
-      run.held = { event, outcome };
-
-      return;
-    }
-
-    this.#outcomes.record(event, batch, outcome);
-    const held = run.held;
-    if (held !== undefined && run.open === 0) {
-      run.held = undefined;
-      this.#outcomes.record(held.event, batch, held.outcome);
-    }
-  }
-
-  /**
-   * The limiter's task for one event. The task's context goes to the publisher as it is: its
-   * signal is only created if the publisher reads it.
-   */
-  #publishTask(event: OutboxEvent): (ctx: TaskContext) => Promise<void> {
-    return (ctx) => this.#publisher.publish(event, ctx);
-  }
-
-  /**
-   * The task of an event of a run. It publishes only if no earlier event of the run failed and
-   * its publish, even a timed-out one, ends before the lease; a failed publish stops the run at
-   * once, before the limiter starts the key's next task.
-   */
-  #runTask(event: OutboxEvent, run: KeyRun): (ctx: TaskContext) => Promise<void> {
-    return async (ctx) => {
-      if (run.broken) throw new RunStoppedError('run-broken');
-
-      if (performance.now() > run.startBy) {
-        run.broken = true;
-        throw new RunStoppedError('lease-ending');
-      }
-
-      try {
-        await this.#publisher.publish(event, ctx);
-      } catch (error) {
-        run.broken = true;
-        throw error;
-      }
     };
   }
 
@@ -532,28 +284,6 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
   }
 
   // Small helpers.
-
-  #relayLimiterEvents(): void {
-    this.limiter.on('circuit-breaker:opened', (payload) => {
-      this.#logger.warn({ ...payload }, 'circuit breaker opened: claiming paused');
-      this.#emit('circuit-breaker:opened', payload);
-    });
-    this.limiter.on('circuit-breaker:half-open', (payload) => {
-      this.#logger.info({ ...payload }, 'circuit breaker half-open: probing');
-      this.#emit('circuit-breaker:half-open', payload);
-    });
-    this.limiter.on('circuit-breaker:closed', (payload) => {
-      this.#logger.info({ ...payload }, 'circuit breaker closed: claiming resumed');
-      this.#emit('circuit-breaker:closed', payload);
-    });
-    this.#memory.on('memory:high', (payload) => {
-      this.#logger.warn(
-        { heapUsed: payload.heapUsed, heapLimit: payload.heapLimit, ratio: payload.ratio },
-        'heap use above the threshold',
-      );
-      this.#emit('memory:high', payload);
-    });
-  }
 
   #setState(to: DispatcherState): void {
     const from = this.#state;
