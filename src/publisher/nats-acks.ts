@@ -110,11 +110,6 @@ export class JetStreamAcks {
     this.failAll((id) => `the NATS connection closed before event ${id} was acknowledged`);
   }
 
-  /** The number of publishes waiting for their acknowledgement. */
-  get size(): number {
-    return this.#pending.size;
-  }
-
   #arm(): void {
     this.#timer = setTimeout(this.#sweep, Math.min(ACK_SWEEP_MS, this.#timeoutMs));
     this.#timer.unref();
