@@ -57,6 +57,8 @@ async function failure(promise: Promise<unknown>): Promise<PublishError> {
 class Proxy {
   readonly #server: Server = createServer((client) => this.#accept(client));
   readonly #pairs = new Set<[Socket, Socket]>();
+  /** While set, new connections are closed at once (the server looks down). */
+  refusing = false;
 
   async start(): Promise<number> {
     await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
@@ -65,6 +67,12 @@ class Proxy {
   }
 
   #accept(client: Socket): void {
+    if (this.refusing) {
+      client.destroy();
+
+      return;
+    }
+
     const upstream = connectTcp(4222, '127.0.0.1');
     const pair: [Socket, Socket] = [client, upstream];
     this.#pairs.add(pair);
@@ -190,6 +198,40 @@ describe('NATS publisher acknowledgements', () => {
     assert.ok(waited >= 290 && waited < 3000, `waited ${waited} ms`);
   });
 
+  test('an answer is read whatever the order of its fields, and a stranger one fails', async () => {
+    const { name, subjects } = await addStream();
+    const publisher = publisherFor(subjects);
+    await publisher.check();
+    await (await admin.jetstreamManager()).streams.delete(name);
+    // A plain responder stands in for the stream, answering with what the event's type says.
+    const answers: Record<string, string> = {
+      reordered: '{"seq":7,"duplicate":true,"stream":"ELSEWHERE"}',
+      spaced: '{ "stream": "ELSEWHERE", "seq": 8 }',
+      unnamed: '{"stream":"","seq":9}',
+      text: 'stored, I think',
+      error: '{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}',
+    };
+    const responder = admin.subscribe(`${subjects}.>`, {
+      callback: (_error, message) => message.respond(answers[message.subject.split('.').pop()!]),
+    });
+    await admin.flush();
+    const send = (type: string) => publisher.publish(makeEvent({ type }), { signal: signal() });
+    await send('reordered');
+    await send('spaced');
+    const unnamed = await failure(send('unnamed'));
+    const text = await failure(send('text'));
+    const full = await failure(send('error'));
+    responder.unsubscribe();
+    await publisher.close();
+
+    assert.equal(unnamed.kind, 'retryable');
+    assert.match(unnamed.message, /not a JetStream acknowledgement/);
+    assert.equal(text.kind, 'retryable');
+    assert.match(text.message, /not a JetStream acknowledgement/);
+    assert.equal(full.kind, 'overload');
+    assert.match(full.message, /maximum messages exceeded \(code 503, err_code 10077\)/);
+  });
+
   test("a stream's refusal of the message is permanent", async () => {
     const { subjects } = await addStream({ max_msg_size: 64 });
     const publisher = publisherFor(subjects);
@@ -233,12 +275,19 @@ describe('NATS publisher acknowledgements', () => {
       );
       await new Promise((resolve) => setTimeout(resolve, 200));
       const started = Date.now();
+      proxy.refusing = true;
       proxy.cut();
       for (const error of await Promise.all(waiting)) {
         assert.equal(error.kind, 'retryable');
         assert.match(error.message, /connection to NATS was lost/);
       }
       assert.ok(Date.now() - started < 2000, `failed after ${Date.now() - started} ms`);
+
+      // While the client reconnects, a publish is refused at once rather than left waiting.
+      const refused = await failure(publisher.publish(makeEvent(), { signal: signal() }));
+      assert.equal(refused.kind, 'retryable');
+      assert.match(refused.message, /connection to NATS is lost, reconnecting/);
+      proxy.refusing = false;
 
       // The client reconnects; republishing the same ids stores no second copy.
       const deadline = Date.now() + 20_000;
