@@ -1,9 +1,10 @@
 import amqp from 'amqplib';
-import type { ChannelModel, ConfirmChannel, Message, Options } from 'amqplib';
+import type { ChannelModel, ConfirmChannel, Message } from 'amqplib';
 import type { OutboxEvent } from '../event.js';
 import { PublishError } from './contract.js';
 import type { Publisher, PublishOptions } from './contract.js';
-import { encodeCloudEvent, prefixedAttributes, resolveCloudEventsOptions } from './cloudevents.js';
+import { AmqpProperties } from './amqp-properties.js';
+import { encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
 import type { CloudEventsMode, CloudEventsOptions } from './cloudevents.js';
 import { Connector } from './connector.js';
 import { abortedError, closedError, toPublishError } from './errors.js';
@@ -100,8 +101,7 @@ export class AmqpPublisher implements Publisher {
   readonly #routes: RouteTable<Required<AmqpRoute>, AmqpRoute | string>;
   readonly #declare: AmqpPublisherOptions['declareExchanges'];
   readonly #cloudEvents: { source: string; mode: CloudEventsMode };
-  readonly #prefix: string;
-  readonly #persistent: boolean;
+  readonly #properties: AmqpProperties;
   readonly #connector: Connector<Live>;
   readonly #lifecycle: PublisherLifecycle;
 
@@ -146,8 +146,7 @@ export class AmqpPublisher implements Publisher {
       throw new TypeError(`amqp.headerPrefix must be "cloudEvents:" or "cloudEvents_"`);
     }
 
-    this.#prefix = prefix;
-    this.#persistent = options.persistent ?? true;
+    this.#properties = new AmqpProperties(prefix, options.persistent ?? true);
     const timeout = positiveNumber(
       'amqp.connectTimeoutMs',
       options.connectTimeoutMs,
@@ -265,18 +264,6 @@ export class AmqpPublisher implements Publisher {
     const route = this.#routes.resolve(event.type);
     const routingKey = renderTemplate(route.routingKey, event);
     const encoded = encodeCloudEvent(event, this.#cloudEvents);
-    const headers: Record<string, unknown> = {};
-    for (const name in encoded.headers) headers[name] = encoded.headers[name];
-    prefixedAttributes(encoded, this.#prefix, undefined, headers);
-    const properties: Options.Publish = {
-      mandatory: true,
-      persistent: this.#persistent,
-      messageId: event.id,
-      type: event.type,
-      contentType: encoded.contentType,
-      timestamp: Math.floor(event.createdAt.getTime() / 1000),
-      headers,
-    };
     const inFlight = this.#lifecycle.inFlight;
 
     return new Promise<void>((resolve, reject) => {
@@ -319,6 +306,8 @@ export class AmqpPublisher implements Publisher {
       );
       live.pending.add(settle);
       try {
+        // The properties are valid until the next publish: amqplib encodes them in this call.
+        const properties = this.#properties.of(event, encoded);
         live.channel.publish(route.exchange, routingKey, encoded.body, properties, confirmed);
       } catch (error) {
         // amqplib throws synchronously for a message it cannot encode (headers over 64 KiB).

@@ -7,6 +7,8 @@ import { AmqpPublisher } from '../../src/publisher/index.js';
 import { isPublishError } from '../../src/publisher/contract.js';
 import { makeEvent, signal } from './helpers.js';
 
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
 runPublisherConformance(target);
 
 test('an event no queue is bound for is returned and fails as permanent', async () => {
@@ -55,6 +57,63 @@ test('a full queue that rejects publishes makes the publish fail as overload', a
     await publisher.close();
     await channel.deleteQueue(full);
     await channel.deleteExchange(full);
+    await connection.close();
+  }
+});
+
+test('each message carries its own headers only, the header table being reused', async () => {
+  const headed = `${exchange}-headers`;
+  const connection = await amqp.connect(URL);
+  const channel = await connection.createChannel();
+  await channel.assertExchange(headed, 'topic', { durable: true });
+  const { queue } = await channel.assertQueue('', { exclusive: true });
+  await channel.bindQueue(queue, headed, '#');
+  const publisher = new AmqpPublisher(URL, { exchange: headed });
+  const many: Record<string, string> = {};
+  for (let index = 0; index < 40; index += 1) many[`x-many-${index}`] = String(index);
+  const sent = [
+    makeEvent({ key: 'order-1', headers: { 'x-tenant': 'acme', traceparent: TRACEPARENT } }),
+    makeEvent(),
+    makeEvent({ headers: many }),
+    makeEvent({ key: 'order-2', headers: { 'x-other': 'yes' } }),
+    makeEvent({ headers: { 'x-tenant': 'globex' } }),
+  ];
+  try {
+    for (const event of sent) await publisher.publish(event, { signal: signal() });
+    const received: Array<Record<string, unknown>> = [];
+    for (;;) {
+      const message = await channel.get(queue, { noAck: true });
+      if (message === false) break;
+      received.push((message.properties.headers ?? {}) as Record<string, unknown>);
+    }
+
+    const attributes = (...extra: string[]) =>
+      ['specversion', 'id', 'source', 'type', 'time', ...extra].map(
+        (name) => `cloudEvents:${name}`,
+      );
+    const expected = [
+      ['x-tenant', 'traceparent', ...attributes('partitionkey', 'traceparent')],
+      attributes(),
+      [...Object.keys(many), ...attributes()],
+      ['x-other', ...attributes('partitionkey')],
+      ['x-tenant', ...attributes()],
+    ];
+    assert.equal(received.length, sent.length);
+    received.forEach((headers, index) => {
+      assert.deepEqual(
+        Object.keys(headers).sort(),
+        [...expected[index]!].sort(),
+        `message ${index}`,
+      );
+      assert.equal(String(headers['cloudEvents:id']), sent[index]!.id);
+    });
+    assert.equal(String(received[0]!['x-tenant']), 'acme');
+    assert.equal(String(received[0]!['cloudEvents:partitionkey']), 'order-1');
+    assert.equal(String(received[3]!['cloudEvents:partitionkey']), 'order-2');
+    assert.equal(String(received[4]!['x-tenant']), 'globex');
+  } finally {
+    await publisher.close();
+    await channel.deleteExchange(headed);
     await connection.close();
   }
 });
