@@ -1,10 +1,9 @@
-import { Redis } from 'ioredis';
+import { Command, Redis } from 'ioredis';
 import type { OutboxEvent } from '../event.js';
 import { PublishError } from './contract.js';
 import type { Publisher, PublishOptions } from './contract.js';
 import { encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
 import { abortedError, closedError, raceSignal, toPublishError } from './errors.js';
-import type { Ticket } from './in-flight.js';
 import { PublisherLifecycle } from './lifecycle.js';
 import type { CloudEventsOptions } from './cloudevents.js';
 import {
@@ -16,6 +15,8 @@ import {
 import type { TlsOptions } from './options.js';
 import { RouteTable, renderTemplate, validateTemplate } from './routing.js';
 import type { RouteMap } from './routing.js';
+import { APPEND_SCRIPT, AppendBatch, BATCH_SIZE, MAX_ENTRY_ARGUMENTS } from './redis-append.js';
+import type { Waiter } from './redis-append.js';
 
 export interface RedisPublisherOptions {
   /** Milliseconds `close()` waits for outstanding confirmations before it closes the
@@ -40,40 +41,6 @@ export interface RedisPublisherOptions {
   tls?: TlsOptions;
 }
 
-const DEDUP_SCRIPT = `
-local existing = redis.call('GET', KEYS[2])
-if existing then return existing end
-local id
-if ARGV[2] ~= '0' then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
-else
-  id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
-end
-redis.call('SET', KEYS[2], id, 'EX', ARGV[1])
-return id`;
-
-type DedupPipeline = { outboxXadd(...args: string[]): unknown };
-
-/**
- * Commands sent as one pipeline at most: a burst of publishes goes out in chunks, so that Redis
- * works on the first while the next are encoded, and their replies come back in turn.
- */
-const PIPELINE_CHUNK = 100;
-
-/** One publish waiting for the pipeline of its tick and for its reply. */
-interface Queued {
-  args: string[];
-  id: string;
-  stream: string;
-  ticket: Ticket | undefined;
-  resolve: () => void;
-  reject: (error: PublishError) => void;
-}
-
-type DedupRedis = Redis & {
-  outboxXadd(stream: string, dedupKey: string, ...args: string[]): Promise<string>;
-};
-
 /** Redis answers that a retry cannot fix, and those that mean the server is full. */
 function classify(error: unknown): 'retryable' | 'permanent' | 'overload' {
   if (!(error instanceof Error) || error.name !== 'ReplyError') return 'retryable';
@@ -87,35 +54,33 @@ function classify(error: unknown): 'retryable' | 'permanent' | 'overload' {
 
 /**
  * Appends each event to a Redis stream with `XADD`, one field per CloudEvents attribute plus
- * `data`, and counts it delivered on the reply. Commands from concurrent publishes are sent
- * together (one pipeline per tick), so many are in flight on one connection.
+ * `data`, and counts it delivered on the reply. Concurrent publishes are appended together: the
+ * events of one tick go to Redis in batches, each one call of a script that appends its entries
+ * in order and answers with the failed ones (see `APPEND_SCRIPT`), so many are in flight on one
+ * connection at the cost of one command per batch.
  */
 export class RedisPublisher implements Publisher {
   readonly name = 'redis';
-  readonly #redis: DedupRedis;
+  readonly #redis: Redis;
   readonly #routes: RouteTable<string>;
-  readonly #maxLen: number;
-  readonly #dedupWindow: number;
+  readonly #maxLen: string;
+  readonly #dedupWindow: string;
+  readonly #dedup: boolean;
   readonly #source: string;
   readonly #lifecycle: PublisherLifecycle;
   #checked: Promise<void> | undefined;
-  #batch: Queued[] = [];
-  readonly #maxLenText: string;
-  readonly #dedupText: string;
+  #batch: AppendBatch;
 
   constructor(url: string | URL, options: RedisPublisherOptions = {}) {
     this.#lifecycle = new PublisherLifecycle(this.name, options.closeTimeoutMs);
     const parsed = publisherUrl(url, ['redis:', 'rediss:']);
     const fallback = validateTemplate(options.stream ?? 'outbox', 'redis.stream');
     this.#routes = new RouteTable('redis.routes', options.routes, fallback, validateTemplate);
-    this.#maxLen = nonNegativeInteger('redis.maxLen', options.maxLen, 0);
-    this.#dedupWindow = nonNegativeInteger(
-      'redis.dedupWindowSeconds',
-      options.dedupWindowSeconds,
-      0,
-    );
-    this.#maxLenText = String(this.#maxLen);
-    this.#dedupText = String(this.#dedupWindow);
+    this.#maxLen = String(nonNegativeInteger('redis.maxLen', options.maxLen, 0));
+    const window = nonNegativeInteger('redis.dedupWindowSeconds', options.dedupWindowSeconds, 0);
+    this.#dedupWindow = String(window);
+    this.#dedup = window > 0;
+    this.#batch = new AppendBatch(this.#maxLen, this.#dedupWindow);
     this.#source = resolveCloudEventsOptions(options.cloudEvents).source;
     const connectTimeout = positiveNumber(
       'redis.connectTimeoutMs',
@@ -128,9 +93,8 @@ export class RedisPublisher implements Publisher {
       maxRetriesPerRequest: 2,
       retryStrategy: (times) => Math.min(50 * times, 1000),
       ...(options.tls ? { tls: { ...options.tls } } : {}),
-    }) as DedupRedis;
+    });
     this.#redis.on('error', () => undefined);
-    this.#redis.defineCommand('outboxXadd', { numberOfKeys: 2, lua: DEDUP_SCRIPT });
   }
 
   /** Connects, and checks that no routed stream key holds something other than a stream. */
@@ -167,89 +131,124 @@ export class RedisPublisher implements Publisher {
   publish(event: OutboxEvent, options: PublishOptions): Promise<void> {
     if (this.#lifecycle.closed) return Promise.reject(closedError(this.name));
 
+    // The entry goes straight into the batch's arguments: its count, then its fields.
     const stream = renderTemplate(this.#routes.resolve(event.type), event);
-    let args: string[];
+    const batch = this.#batch;
+    const argv = batch.argv;
+    const start = argv.length;
     try {
-      args = this.#args(stream, event);
+      argv.push('');
+      this.#fields(argv, event);
+      const count = argv.length - start - 1;
+      if (count > MAX_ENTRY_ARGUMENTS) {
+        throw new RangeError(
+          `the entry has ${count / 2} fields, more than a Redis script can append at once ` +
+            `(${MAX_ENTRY_ARGUMENTS / 2}); the event has too many headers`,
+        );
+      }
+
+      argv[start] = String(count);
     } catch (error) {
+      argv.length = start;
       const context = `XADD of event ${event.id} to ${stream}`;
 
       return Promise.reject(toPublishError(error, context, 'permanent'));
     }
 
+    batch.keys.push(stream);
+    if (this.#dedup) batch.keys.push(`${stream}:dedup:${event.id}`);
     const inFlight = this.#lifecycle.inFlight;
 
     return new Promise<void>((resolve, reject) => {
-      const queued: Queued = { args, id: event.id, stream, ticket: undefined, resolve, reject };
-      queued.ticket = inFlight.start(options, (signal) =>
+      const waiter: Waiter = { id: event.id, stream, ticket: undefined, resolve, reject };
+      waiter.ticket = inFlight.start(options, (signal) =>
         reject(abortedError(signal, `XADD of event ${event.id} to ${stream}`)),
       );
-      const size = this.#batch.push(queued);
+      const size = batch.waiters.push(waiter);
       if (size === 1) process.nextTick(this.#flush);
-      else if (size === PIPELINE_CHUNK) this.#flush();
+      else if (size === BATCH_SIZE) this.#flush();
     });
   }
 
-  /**
-   * Sends the commands of one tick as one pipeline: one write for hundreds of publishes, as a
-   * client publishing in bulk would. Each publish settles on its own reply.
-   */
+  /** Sends the waiting batch as one script call. */
   readonly #flush = () => {
     const batch = this.#batch;
-    if (batch.length === 0) return;
+    if (batch.waiters.length === 0) return;
 
-    this.#batch = [];
-    const pipeline = this.#redis.pipeline();
-    const dedup = this.#dedupWindow > 0;
-    for (const { args } of batch) {
-      if (dedup) (pipeline as unknown as DedupPipeline).outboxXadd(...args);
-      else pipeline.xadd(...(args as [string, string]));
-    }
-    const inFlight = this.#lifecycle.inFlight;
-    const settle = (queued: Queued, error: unknown) => {
-      inFlight.finish(queued.ticket!);
-      if (error === null || error === undefined) queued.resolve();
-      else {
-        const context = `XADD of event ${queued.id} to ${queued.stream}`;
-        queued.reject(toPublishError(error, context, classify(error)));
-      }
-    };
-    pipeline.exec().then(
-      (results) => {
-        for (let index = 0; index < batch.length; index += 1) {
-          const reply = results?.[index];
-          settle(batch[index]!, reply === undefined ? new Error('no reply') : reply[0]);
-        }
-      },
-      (error: unknown) => {
-        for (const queued of batch) settle(queued, error);
-      },
-    );
+    this.#batch = new AppendBatch(this.#maxLen, this.#dedupWindow);
+    this.#send('evalsha', batch.evalshaArguments(), batch.waiters);
   };
 
   /**
-   * The command's arguments: with a dedup window, the script's keys and arguments; else the
-   * stream, `MAXLEN ~ n` when trimming, and `*`. Then the entry: `id`, the other attributes,
-   * `datacontenttype`, headers, then `data`.
+   * Sends one script call and settles its publishes on the reply. A Redis that does not have the
+   * script cached (`NOSCRIPT`: restarted, flushed) gets the same call again with the script's
+   * text (`EVAL`), which caches it.
    */
-  #args(stream: string, event: OutboxEvent): string[] {
-    const args =
-      this.#dedupWindow > 0
-        ? [stream, `${stream}:dedup:${event.id}`, this.#dedupText, this.#maxLenText]
-        : this.#maxLen > 0
-          ? [stream, 'MAXLEN', '~', this.#maxLenText, '*']
-          : [stream, '*'];
+  #send(name: 'evalsha' | 'eval', args: string[], waiters: Waiter[]): void {
+    // The arguments, all strings already, are set after construction: the constructor copies
+    // them with `Array.prototype.flat`, which costs about as much as encoding them.
+    const command = new Command(name, [], { replyEncoding: 'utf8' });
+    command.args = args;
+    void this.#redis.sendCommand(command);
+    (command.promise as Promise<unknown>).then(
+      (reply) => this.#settle(waiters, reply),
+      (error: unknown) => {
+        if (name === 'evalsha' && error instanceof Error && error.message.startsWith('NOSCRIPT')) {
+          args[0] = APPEND_SCRIPT;
+          this.#send('eval', args, waiters);
+
+          return;
+        }
+
+        for (const waiter of waiters) this.#fail(waiter, error);
+      },
+    );
+  }
+
+  /** Settles a batch from the script's reply: the failed entries' numbers and errors. */
+  #settle(waiters: Waiter[], reply: unknown): void {
+    if (!Array.isArray(reply)) {
+      const error = new Error(`unexpected reply from the append script: ${String(reply)}`);
+      for (const waiter of waiters) this.#fail(waiter, error);
+
+      return;
+    }
+
+    const inFlight = this.#lifecycle.inFlight;
+    let next = 0;
+    for (let index = 0; index < waiters.length; index += 1) {
+      const waiter = waiters[index]!;
+      if (reply[next] === index + 1) {
+        this.#fail(waiter, reply[next + 1]);
+        next += 2;
+        continue;
+      }
+
+      inFlight.finish(waiter.ticket!);
+      waiter.resolve();
+    }
+  }
+
+  #fail(waiter: Waiter, error: unknown): void {
+    this.#lifecycle.inFlight.finish(waiter.ticket!);
+    const context = `XADD of event ${waiter.id} to ${waiter.stream}`;
+    waiter.reject(toPublishError(error, context, classify(error)));
+  }
+
+  /**
+   * Adds the entry's fields to `argv`: the attributes but `datacontenttype`, then
+   * `datacontenttype`, the other headers as `header:<name>`, then `data`.
+   */
+  #fields(argv: string[], event: OutboxEvent): void {
     const encoded = encodeCloudEvent(event, { source: this.#source, mode: 'binary' });
     const attributes = encoded.attributes as unknown as Record<string, string | undefined>;
     for (const name in attributes) {
       const value = attributes[name];
-      if (name !== 'datacontenttype' && value !== undefined) args.push(name, value);
+      if (name !== 'datacontenttype' && value !== undefined) argv.push(name, value);
     }
-    args.push('datacontenttype', encoded.contentType);
-    for (const name in encoded.headers) args.push(`header:${name}`, encoded.headers[name]!);
-    args.push('data', encoded.body.toString('utf8'));
-
-    return args;
+    argv.push('datacontenttype', encoded.contentType);
+    for (const name in encoded.headers) argv.push(`header:${name}`, encoded.headers[name]!);
+    argv.push('data', encoded.body.toString('utf8'));
   }
 
   close(): Promise<void> {
