@@ -3,20 +3,7 @@ import { describe, it } from 'node:test';
 import { TaskQueue } from '../../src/limiter/task-queue.js';
 import { newTask } from '../../src/limiter/task.js';
 import type { Task } from '../../src/limiter/task.js';
-
-/** A small deterministic random generator (mulberry32). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { random } from './helpers.js';
 
 describe('TaskQueue', () => {
   it('keeps FIFO order through growth wherever the head is, with removals and bare calls', () => {
