@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Claim, OutboxStore } from '../../src/store/contract.js';
 import type { CommonStoreOptions } from '../../src/store/options.js';
+import { enqueueMixed } from './conformance.js';
 import type { Outbox, StoreHarness } from './conformance.js';
 
 const LEASE = 60_000;
@@ -250,20 +251,7 @@ export function registerRunConformance(harness: StoreHarness): void {
       async (o) => {
         const keys = 50;
         const total = 2000;
-        const written = await o.enqueue(
-          Array.from({ length: total }, (_, n) => ({
-            type: n % 3 === 0 ? 'x' : 'y',
-            key: n % 10 === 9 ? null : `k${n % keys}`,
-            payload: { n },
-          })),
-        );
-        const expected = new Map<string, string[]>();
-        written.forEach((id, n) => {
-          if (n % 10 === 9) return;
-
-          const key = `k${n % keys}`;
-          expected.set(key, [...(expected.get(key) ?? []), id]);
-        });
+        const expected = await enqueueMixed(o, keys, total);
 
         const stores = [o.store, ...(await Promise.all([o.open(), o.open(), o.open()]))];
         const holders = new Map<string, string>();

@@ -377,20 +377,7 @@ export function registerStoreConformance(harness: StoreHarness): void {
       async (o) => {
         const keys = 200;
         const total = 3000;
-        const written = await o.enqueue(
-          Array.from({ length: total }, (_, n) => ({
-            type: n % 3 === 0 ? 'x' : 'y',
-            key: n % 10 === 9 ? null : `k${n % keys}`,
-            payload: { n },
-          })),
-        );
-        const expected = new Map<string, string[]>();
-        written.forEach((id, n) => {
-          if (n % 10 === 9) return;
-
-          const key = `k${n % keys}`;
-          expected.set(key, [...(expected.get(key) ?? []), id]);
-        });
+        const expected = await enqueueMixed(o, keys, total);
 
         const stores = [o.store, ...(await Promise.all([o.open(), o.open(), o.open()]))];
         const leased = new Set<string>();
@@ -693,6 +680,33 @@ function types(claim: Claim): string[] {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Enqueues `total` events of two types, nine in ten on `keys` keys round robin and every tenth
+ * unkeyed, and returns each key's ids in order.
+ */
+export async function enqueueMixed(
+  o: Outbox,
+  keys: number,
+  total: number,
+): Promise<Map<string, string[]>> {
+  const written = await o.enqueue(
+    Array.from({ length: total }, (_, n) => ({
+      type: n % 3 === 0 ? 'x' : 'y',
+      key: n % 10 === 9 ? null : `k${n % keys}`,
+      payload: { n },
+    })),
+  );
+  const expected = new Map<string, string[]>();
+  written.forEach((id, n) => {
+    if (n % 10 === 9) return;
+
+    const key = `k${n % keys}`;
+    expected.set(key, [...(expected.get(key) ?? []), id]);
+  });
+
+  return expected;
 }
 
 export async function waitFor(
