@@ -163,10 +163,11 @@ function checkTogether(config: OutboxConfig, sources: Record<SettingName, Settin
       config.prefetch > 0 ? `prefetch ${config.prefetch}` : '',
       config.claimPerKey > 1 ? `claimPerKey ${config.claimPerKey}` : '',
     ].filter((extra) => extra !== '');
+    const withExtras = extras.length === 0 ? '' : `, with ${extras.join(' and ')}`;
     throw new ConfigError(
       `Invalid leaseMs (${describe('leaseMs', sources)}=${config.leaseMs}): expected at least ` +
         `${waits === 2 ? 'twice' : `${waits} times`} publishTimeoutMs ` +
-        `(${config.publishTimeoutMs}${extras.length === 0 ? '' : `, with ${extras.join(' and ')}`}), ` +
+        `(${config.publishTimeoutMs}${withExtras}), ` +
         'so that a claimed event is always published before its lease ends',
       'leaseMs',
       describe('leaseMs', sources),
