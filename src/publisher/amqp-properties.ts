@@ -1,5 +1,6 @@
 import type { Options } from 'amqplib';
 import type { OutboxEvent } from '../event.js';
+import { prefixedAttributes } from './cloudevents.js';
 import type { EncodedCloudEvent } from './cloudevents.js';
 
 /** Header names one reused table may hold before it is replaced by a fresh one. */
@@ -22,13 +23,7 @@ const MAX_HEADER_NAMES = 32;
 export class AmqpProperties {
   readonly #properties: Options.Publish;
   #headers: Record<string, unknown> = {};
-  /** The names set for the previous message. */
-  readonly #names: string[] = [];
-  /** How many names the current table has held. */
-  #size = 0;
   readonly #prefix: string;
-  /** The prefixed name of each attribute, built once. */
-  readonly #prefixed = new Map<string, string>();
 
   /**
    * @param prefix the prefix of the CloudEvents attributes among the headers (`cloudEvents:`).
@@ -54,8 +49,8 @@ export class AmqpProperties {
    */
   of(event: OutboxEvent, encoded: EncodedCloudEvent): Options.Publish {
     const headers = this.#clear();
-    for (const name in encoded.headers) this.#set(headers, name, encoded.headers[name]);
-    if (encoded.mode === 'binary') this.#setAttributes(headers, encoded);
+    for (const name in encoded.headers) headers[name] = encoded.headers[name];
+    prefixedAttributes(encoded, this.#prefix, undefined, headers);
 
     const properties = this.#properties;
     properties.messageId = event.id;
@@ -69,43 +64,16 @@ export class AmqpProperties {
 
   /** The table with the previous message's headers unset, or a fresh one when it grew large. */
   #clear(): Record<string, unknown> {
-    const names = this.#names;
-    if (this.#size > MAX_HEADER_NAMES) {
-      this.#headers = {};
-      this.#size = 0;
-      names.length = 0;
-
-      return this.#headers;
-    }
-
     const headers = this.#headers;
-    for (let index = 0; index < names.length; index += 1) headers[names[index]!] = undefined;
-    names.length = 0;
-
-    return headers;
-  }
-
-  /** The attributes but `datacontenttype`, which travels as the `contentType` property. */
-  #setAttributes(headers: Record<string, unknown>, encoded: EncodedCloudEvent): void {
-    const attributes = encoded.attributes as unknown as Record<string, string | undefined>;
-    for (const name in attributes) {
-      const value = attributes[name];
-      if (name === 'datacontenttype' || value === undefined) continue;
-
-      let prefixed = this.#prefixed.get(name);
-      if (prefixed === undefined) {
-        prefixed = this.#prefix + name;
-        this.#prefixed.set(name, prefixed);
-      }
-
-      this.#set(headers, prefixed, value);
+    let names = 0;
+    for (const name in headers) {
+      headers[name] = undefined;
+      names += 1;
     }
-  }
+    if (names <= MAX_HEADER_NAMES) return headers;
 
-  #set(headers: Record<string, unknown>, name: string, value: unknown): void {
-    const held = Object.hasOwn(headers, name);
-    if (!held) this.#size += 1;
-    if (!held || headers[name] === undefined) this.#names.push(name);
-    headers[name] = value;
+    this.#headers = {};
+
+    return this.#headers;
   }
 }
