@@ -106,11 +106,32 @@ function rfc3339(date: Date): string {
   return lastTimeText;
 }
 
-/** Maps an outbox event to CloudEvents attributes, body and protocol content type. */
-export function encodeCloudEvent(
-  event: OutboxEvent,
-  options: { source: string; mode: CloudEventsMode },
-): EncodedCloudEvent {
+/** An event's CloudEvents attributes, other headers and data, the data still text. */
+export interface CloudEventParts {
+  readonly attributes: CloudEventAttributes;
+  /** The event's other headers, carried as plain protocol metadata under their own names. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The data as text: JSON, or the producer's string under its own content type. */
+  readonly data: string;
+}
+
+/**
+ * Maps an outbox event to its binary-mode parts with the data as text, for a protocol that
+ * carries text (Redis stream fields): `encodeCloudEvent` in binary mode without the bytes.
+ */
+export function cloudEventParts(event: OutboxEvent, source: string): CloudEventParts {
+  const { attributes, headers, raw } = mapEvent(event, source);
+
+  return { attributes, headers, data: dataText(event, raw) };
+}
+
+/** The data: the payload string as is when `raw`, else the payload as JSON. */
+function dataText(event: OutboxEvent, raw: boolean): string {
+  return raw ? (event.payload as string) : JSON.stringify(event.payload ?? null);
+}
+
+/** The attributes and headers of an event; `raw`: its data is the payload string as is. */
+function mapEvent(event: OutboxEvent, source: string) {
   // The data: JSON unless the producer named another content type and gave a string.
   const given = event.headers['content-type'];
   let datacontenttype = JSON_CONTENT_TYPE;
@@ -124,7 +145,7 @@ export function encodeCloudEvent(
   const attributes: Record<string, string> = {
     specversion: '1.0',
     id: event.id,
-    source: options.source,
+    source,
     type: event.type,
     time: rfc3339(event.createdAt),
     datacontenttype,
@@ -145,20 +166,27 @@ export function encodeCloudEvent(
     headers[lower] = value;
   }
 
-  const typed = attributes as unknown as CloudEventAttributes;
-  if (options.mode === 'binary') {
-    const body = raw
-      ? Buffer.from(event.payload as string, 'utf8')
-      : Buffer.from(JSON.stringify(event.payload ?? null), 'utf8');
+  return { attributes: attributes as unknown as CloudEventAttributes, headers, raw };
+}
 
-    return { mode: 'binary', attributes: typed, headers, body, contentType: datacontenttype };
+/** Maps an outbox event to CloudEvents attributes, body and protocol content type. */
+export function encodeCloudEvent(
+  event: OutboxEvent,
+  options: { source: string; mode: CloudEventsMode },
+): EncodedCloudEvent {
+  const { attributes, headers, raw } = mapEvent(event, options.source);
+  if (options.mode === 'binary') {
+    const body = Buffer.from(dataText(event, raw), 'utf8');
+
+    return { mode: 'binary', attributes, headers, body, contentType: attributes.datacontenttype };
   }
 
+  // The structured envelope holds the data as JSON, not as the text of JSON.
   const envelope = { ...attributes, data: event.payload ?? null };
 
   return {
     mode: 'structured',
-    attributes: typed,
+    attributes,
     headers,
     body: Buffer.from(JSON.stringify(envelope), 'utf8'),
     contentType: STRUCTURED_CONTENT_TYPE,

@@ -2,7 +2,7 @@ import { Command, Redis } from 'ioredis';
 import type { OutboxEvent } from '../event.js';
 import { PublishError } from './contract.js';
 import type { Publisher, PublishOptions } from './contract.js';
-import { encodeCloudEvent, resolveCloudEventsOptions } from './cloudevents.js';
+import { cloudEventParts, resolveCloudEventsOptions } from './cloudevents.js';
 import { abortedError, closedError, raceSignal, toPublishError } from './errors.js';
 import { PublisherLifecycle } from './lifecycle.js';
 import type { CloudEventsOptions } from './cloudevents.js';
@@ -240,15 +240,15 @@ export class RedisPublisher implements Publisher {
    * `datacontenttype`, the other headers as `header:<name>`, then `data`.
    */
   #fields(argv: string[], event: OutboxEvent): void {
-    const encoded = encodeCloudEvent(event, { source: this.#source, mode: 'binary' });
-    const attributes = encoded.attributes as unknown as Record<string, string | undefined>;
+    const parts = cloudEventParts(event, this.#source);
+    const attributes = parts.attributes as unknown as Record<string, string | undefined>;
     for (const name in attributes) {
       const value = attributes[name];
       if (name !== 'datacontenttype' && value !== undefined) argv.push(name, value);
     }
-    argv.push('datacontenttype', encoded.contentType);
-    for (const name in encoded.headers) argv.push(`header:${name}`, encoded.headers[name]!);
-    argv.push('data', encoded.body.toString('utf8'));
+    argv.push('datacontenttype', parts.attributes.datacontenttype);
+    for (const name in parts.headers) argv.push(`header:${name}`, parts.headers[name]!);
+    argv.push('data', parts.data);
   }
 
   close(): Promise<void> {
