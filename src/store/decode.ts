@@ -67,9 +67,12 @@ export function decodeRow(row: RawEventRow, maxPayloadBytes: number): Decoded {
   return { ok: true, event };
 }
 
-/** An outbox row as an array of its columns, in the order of `DbEventRow`, the id as text. */
-export type EventColumns = readonly [
-  id: string,
+/**
+ * An outbox row as an array of its columns, in the order of `DbEventRow`: the id as the database
+ * returns it (text from PostgreSQL, a number from SQLite).
+ */
+export type EventColumns<Id extends string | number = string> = readonly [
+  id: Id,
   type: string,
   key: string | null,
   payload: unknown,
@@ -82,11 +85,12 @@ export type EventColumns = readonly [
 
 /**
  * Decodes a claimed row straight from its columns (any after `EventColumns` are not read), with
- * no intermediate object: the event, or the reason it cannot be read. The claim's hot path;
- * `decodeRow` is the same check.
+ * no intermediate object: the event, whose id is `id` (the row's id as text), or the reason it
+ * cannot be read. The claim's hot path; `decodeRow` is the same check.
  */
 export function decodeArray(
-  row: readonly [...EventColumns, ...unknown[]],
+  id: string,
+  row: readonly [...EventColumns<string | number>, ...unknown[]],
   maxPayloadBytes: number,
 ): OutboxEvent | string {
   const payload = readPayload(row[1], row[2], row[3], maxPayloadBytes);
@@ -96,7 +100,7 @@ export function decodeArray(
   if (headers === undefined) return BAD_HEADERS;
 
   return newEvent(
-    row[0],
+    id,
     row[1],
     row[2],
     payload,

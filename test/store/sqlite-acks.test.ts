@@ -1,6 +1,7 @@
 // The SQLite store's claim and acknowledgement paths that the conformance suite does not reach:
-// acknowledgements that apply to some of their ids only, repeated ids, and claims whose batch
-// size changes from one call to the next (the limit is bound as an expression).
+// acknowledgements that apply to some of their ids only (listed or consecutive), repeated ids,
+// and claims whose batch size changes from one call to the next (the limit is bound as an
+// expression).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -73,6 +74,43 @@ describe('sqlite store: acknowledgements and batch sizes', () => {
       const result = await store.release(claim.token, [a, a]);
       assert.deepEqual(result, { applied: [a, a], refused: [] });
       assert.deepEqual(await store.complete(claim.token, [b]), { applied: [b], refused: [] });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('applies consecutive ids to the rows leased under the token only', async () => {
+    const store = await open();
+    try {
+      await fill(store, 5);
+      const mine = await store.claim({ limit: 2, leaseMs: 60_000 });
+      const theirs = await store.claim({ limit: 1, leaseMs: 60_000 });
+      const later = await store.claim({ limit: 2, leaseMs: 60_000 });
+      const [a, b] = mine.events.map((event) => event.id);
+      const [c] = theirs.events.map((event) => event.id);
+      const [d, e] = later.events.map((event) => event.id);
+      assert.ok(a !== undefined && b !== undefined && c !== undefined);
+      assert.ok(d !== undefined && e !== undefined);
+      assert.deepEqual(
+        [a, b, c, d, e].map(Number),
+        Array.from({ length: 5 }, (_, n) => Number(a) + n),
+      );
+
+      const result = await store.complete(mine.token, [a, b, c]);
+      assert.deepEqual(result, { applied: [a, b], refused: [c] });
+      assert.deepEqual(await store.extendLease(later.token, [d, e], 1_000), {
+        applied: [d, e],
+        refused: [],
+      });
+      assert.deepEqual(await store.complete(later.token, [c, d, e]), {
+        applied: [d, e],
+        refused: [c],
+      });
+      assert.deepEqual(await store.release(theirs.token, [b, c, d]), {
+        applied: [c],
+        refused: [b, d],
+      });
+      assert.equal((await store.stats()).pending, 1);
     } finally {
       await store.close();
     }

@@ -124,7 +124,7 @@ export class PostgresClaimer {
         continue;
       }
 
-      const decoded = decodeArray(row, maxPayloadBytes);
+      const decoded = decodeArray(id, row, maxPayloadBytes);
       if (typeof decoded === 'string') {
         unreadable.push({ id, reason: decoded });
         if (perKey > 1 && key !== null) (cutKeys ??= new Set()).add(key);

@@ -38,13 +38,12 @@ export class SqliteAcks {
   constructor(private readonly c: SqliteContext) {}
 
   complete(token: string, ids: readonly string[]): AckResult {
-    const text = (returning: string) =>
+    const text = (where: string, returning: string) =>
       this.c.options.retentionMs > 0
         ? `UPDATE "${this.c.table}" AS o SET state = 'delivered', delivered_at = @now,
              lease_token = NULL, lease_expires_at = NULL
-           WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} ${returning}`
-        : `DELETE FROM "${this.c.table}" AS o
-           WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} ${returning}`;
+           WHERE ${where} AND ${sql.LEASED_BY} ${returning}`
+        : `DELETE FROM "${this.c.table}" AS o WHERE ${where} AND ${sql.LEASED_BY} ${returning}`;
 
     return this.#ack('complete', text, token, ids, {});
   }
@@ -125,9 +124,9 @@ export class SqliteAcks {
   }
 
   release(token: string, ids: readonly string[]): AckResult {
-    const text = (returning: string) => `UPDATE "${this.c.table}" AS o
+    const text = (where: string, returning: string) => `UPDATE "${this.c.table}" AS o
       SET attempts = MAX(o.attempts - 1, 0), lease_token = NULL, lease_expires_at = NULL
-      WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} ${returning}`;
+      WHERE ${where} AND ${sql.LEASED_BY} ${returning}`;
 
     return this.#ack('release', text, token, ids, {});
   }
@@ -135,9 +134,9 @@ export class SqliteAcks {
   extendLease(token: string, ids: readonly string[], leaseMs: number): AckResult {
     checkInteger('leaseMs', leaseMs, 1);
 
-    const text = (returning: string) => `UPDATE "${this.c.table}" AS o
+    const text = (where: string, returning: string) => `UPDATE "${this.c.table}" AS o
       SET lease_expires_at = @now + @leaseMs
-      WHERE o.id IN (SELECT value FROM json_each(@ids)) AND ${sql.LEASED_BY} ${returning}`;
+      WHERE ${where} AND ${sql.LEASED_BY} ${returning}`;
 
     return this.#ack('extend', text, token, ids, { leaseMs });
   }
@@ -145,20 +144,22 @@ export class SqliteAcks {
   /**
    * Applies an acknowledgement to the ids still leased under the token. The common case, every id
    * applied, runs the statement without `RETURNING` (which SQLite runs as a trigger program per
-   * row) and checks the count of changed rows. When the count falls short, that transaction is
-   * rolled back and the statement runs again with `RETURNING id`, to tell applied from refused.
+   * row) and checks the count of changed rows; consecutive ids are named as a range (see
+   * `bindIds`). When the count falls short, that transaction is rolled back and the statement
+   * runs again over the list of ids with `RETURNING id`, to tell applied from refused.
    */
   #ack(
     name: string,
-    text: (returning: string) => string,
+    text: (where: string, returning: string) => string,
     token: string,
     ids: readonly string[],
     extra: Record<string, unknown>,
   ): AckResult {
     if (ids.length === 0) return { applied: [], refused: [] };
 
-    const params = { ids: JSON.stringify(ids.map(Number)), token, now: this.c.now(), ...extra };
-    const quick = this.c.statement(`${name}_all`, () => text(''));
+    const { selection, params: bound } = sql.bindIds(ids);
+    const params = { ...bound, token, now: this.c.now(), ...extra };
+    const quick = this.c.statement(`${name}_${selection}`, () => text(sql.idsWhere(selection), ''));
     this.#transaction ??= this.c.db.transaction(
       (statement: Database.Statement, bound: Record<string, unknown>, expected: number) => {
         if (statement.run(bound).changes !== expected) throw NOT_ALL_APPLIED;
@@ -173,8 +174,13 @@ export class SqliteAcks {
       if (error !== NOT_ALL_APPLIED) throw error;
     }
 
-    const returning = this.c.statement(name, () => text('RETURNING id'), 'pluck');
-    const applied = this.c.run(() => returning.all(params) as number[]);
+    const returning = this.c.statement(
+      name,
+      () => text(sql.idsWhere('list'), 'RETURNING id'),
+      'pluck',
+    );
+    const list = { ids: JSON.stringify(ids.map(Number)), token, now: params.now, ...extra };
+    const applied = this.c.run(() => returning.all(list) as number[]);
 
     return splitApplied(ids, applied);
   }

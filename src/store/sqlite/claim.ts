@@ -6,10 +6,10 @@ import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Claim, ClaimOptions, RejectedRow } from '../contract.js';
 import type { OutboxEvent } from '../../event.js';
-import { decodeRow } from '../decode.js';
+import { decodeArray } from '../decode.js';
 import { checkClaimOptions } from '../options.js';
 import type { SqliteContext } from './context.js';
-import { claimRowToRaw, type SqliteClaimRow } from './rows.js';
+import type { SqliteClaimRow } from './rows.js';
 import * as sql from './sql.js';
 
 /** The bound parameters of a claim statement. */
@@ -116,14 +116,13 @@ export class SqliteClaimer {
         : this.#pickRuns(statement, params, perKey, types, exclude);
     if (rows.length === 0) return { events: [], rejected: [] };
 
-    const lease = this.c.statement('lease', () => sql.leaseSql(this.c.table));
-    lease.run({
-      ids: JSON.stringify(rows.map((row) => row[0])),
-      token: params.token,
-      leaseUntil: params.leaseUntil,
-    });
     // Events go out in id order; the pick is in availability order.
     if (!isSortedById(rows)) rows.sort((a, b) => a[0] - b[0]);
+    const { selection, params: ids } = sql.bindIds(rows.map((row) => row[0]));
+    const lease = this.c.statement(`lease_${selection}`, () =>
+      sql.leaseSql(this.c.table, selection),
+    );
+    lease.run({ ...ids, token: params.token, leaseUntil: params.leaseUntil });
 
     const { maxAttempts, maxPayloadBytes } = this.c.options;
     const events: OutboxEvent[] = [];
@@ -151,14 +150,14 @@ export class SqliteClaimer {
         continue;
       }
 
-      const decoded = decodeRow(claimRowToRaw(row), maxPayloadBytes);
-      if (decoded.ok) {
-        events.push(decoded.event);
+      const decoded = decodeArray(String(row[0]), row, maxPayloadBytes);
+      if (typeof decoded !== 'string') {
+        events.push(decoded);
         continue;
       }
 
-      this.#reject(params.now, row[0], decoded.reason, 0);
-      rejected.push({ id: String(row[0]), reason: decoded.reason });
+      this.#reject(params.now, row[0], decoded, 0);
+      rejected.push({ id: String(row[0]), reason: decoded });
       if (perKey > 1 && key !== null) (cutKeys ??= new Set()).add(key);
     }
     if (handBack.length > 0) {

@@ -1,5 +1,5 @@
 /** How the SQLite store reads its rows. */
-import { toRaw, type DbEventRow, type RawEventRow } from '../decode.js';
+import { toRaw, type DbEventRow } from '../decode.js';
 
 /** A SQLite outbox row: the id comes back as a number. */
 export interface SqliteEventRow extends DbEventRow {
@@ -23,20 +23,5 @@ export type SqliteClaimRow = [
   lastError: string | null,
   leaseExpiresAt?: number | null,
 ];
-
-/** Names a raw claimed row's values the way the decoder reads them. */
-export function claimRowToRaw(row: SqliteClaimRow): RawEventRow {
-  return {
-    id: String(row[0]),
-    type: row[1],
-    key: row[2],
-    payload: row[3],
-    headers: row[4],
-    createdAt: new Date(row[5]),
-    availableAt: new Date(row[6]),
-    attempts: row[7],
-    lastError: row[8],
-  };
-}
 
 export { toRaw };

@@ -97,14 +97,48 @@ export function unleaseSql(table: string): string {
 }
 
 /**
- * Leases the rows whose ids are in the JSON array @ids and counts the attempt. Parameters: @ids,
- * @token, @leaseUntil. Only the lease columns and the attempt count change, which no index covers
- * or names in its condition, so that no index is touched.
+ * How a statement over a claim's rows names them: the ids in the JSON array @ids, or, when the
+ * ids are every integer from @first to @last, that range. The range is read straight from the
+ * table's B-tree; the list is parsed and probed id by id, which cost the benchmark's unkeyed
+ * claims of 100 (their ids consecutive) about a third of the lease and a quarter of the delete.
  */
-export function leaseSql(table: string): string {
-  return `UPDATE "${table}" SET attempts = attempts + 1, lease_token = @token,
+export type IdSelection = 'list' | 'range';
+
+/** The condition on `o.id` of an `IdSelection`. */
+export function idsWhere(selection: IdSelection): string {
+  return selection === 'range'
+    ? 'o.id BETWEEN @first AND @last'
+    : 'o.id IN (SELECT value FROM json_each(@ids))';
+}
+
+/**
+ * The ids of a statement over a claim's rows as bound parameters: a range when `ids` (in any
+ * form `Number` reads) are consecutive integers in ascending order, else a JSON array. A repeated
+ * id or one out of order makes a list, so the range never covers a row that was not named.
+ */
+export function bindIds(ids: readonly (string | number)[]): {
+  selection: IdSelection;
+  params: { first: number; last: number } | { ids: string };
+} {
+  const first = Number(ids[0]);
+  let consecutive = Number.isSafeInteger(first);
+  for (let n = 1; consecutive && n < ids.length; n += 1) consecutive = Number(ids[n]) === first + n;
+  if (consecutive && ids.length > 0) {
+    return { selection: 'range', params: { first, last: first + ids.length - 1 } };
+  }
+
+  return { selection: 'list', params: { ids: JSON.stringify(ids.map(Number)) } };
+}
+
+/**
+ * Leases the rows named by `selection` and counts the attempt. Parameters: @ids or @first and
+ * @last, @token, @leaseUntil. Only the lease columns and the attempt count change, which no index
+ * covers or names in its condition, so that no index is touched.
+ */
+export function leaseSql(table: string, selection: IdSelection): string {
+  return `UPDATE "${table}" AS o SET attempts = attempts + 1, lease_token = @token,
       lease_expires_at = @leaseUntil
-    WHERE id IN (SELECT value FROM json_each(@ids))`;
+    WHERE ${idsWhere(selection)}`;
 }
 
 export function statsSql(table: string): string {
