@@ -62,15 +62,29 @@ async function drive(claimers: number, loop: Loop): Promise<number> {
   return total / seconds;
 }
 
+/** Empty claims in a row, 5 ms apart, after which a store loop gives up before the end. */
+const IDLE_LOOKS = 200;
+
+/**
+ * The store's claim-and-complete loop. A claimer ends at its first empty claim once every event
+ * has been delivered, as the ceiling's loop ends at its first empty claim. An empty claim before
+ * that means that the rest is leased by other claimers (or, keyed, held behind their leases):
+ * it looks again shortly.
+ */
 function storeLoop(stores: OutboxStore[], batch: number, perKey: number): Loop {
+  const progress = { settled: 0 };
+
   return async (claimer) => {
     const store = stores[claimer] as OutboxStore;
     let count = 0;
     let idle = 0;
-    while (idle < 3) {
+    for (;;) {
       const claim = await store.claim({ limit: batch, leaseMs: 60_000, perKey });
+      progress.settled += claim.rejected.length;
       if (claim.events.length === 0) {
-        // Keyed work may be briefly held by another claimer's lease: look again shortly.
+        // A bound, so that a store that loses events ends the run and `drive` reports it.
+        if (progress.settled >= EVENTS || idle >= IDLE_LOOKS) return count;
+
         idle += 1;
         await new Promise((resolve) => setTimeout(resolve, 5));
         continue;
@@ -80,9 +94,8 @@ function storeLoop(stores: OutboxStore[], batch: number, perKey: number): Loop {
       const ids = claim.events.map((event) => event.id);
       await store.complete(claim.token, ids);
       count += ids.length;
+      progress.settled += ids.length;
     }
-
-    return count;
   };
 }
 
