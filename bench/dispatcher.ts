@@ -9,7 +9,8 @@
 // Throughput: N no-op events are bulk-inserted into a fresh PostgreSQL outbox, then the clock
 // runs until the outbox is empty (every event published and acknowledged). graphile-worker and
 // pg-boss work off N no-op jobs with the same concurrency, each in its default and its fastest
-// documented configuration; a minimal claim-then-delete SQL loop gives the database's ceiling.
+// documented configuration; a minimal claim-then-delete SQL loop gives the database's ceiling,
+// twice: returning ids only, and returning each row's payload too, parsed, as a dispatcher must.
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -64,6 +65,11 @@ class NoopPublisher implements Publisher {
   async close(): Promise<void> {}
 }
 
+/** Events per bulk insert into our outbox. */
+const FILL_CHUNK = 5000;
+/** The payload of the nth event of each bulk insert: our events and the payload loop's rows. */
+const payloadOf = (n: number) => ({ n });
+
 // Our dispatcher.
 
 async function outbox(notify = true) {
@@ -75,7 +81,10 @@ async function outbox(notify = true) {
     schema,
     store,
     async fill(total: number) {
-      const events = Array.from({ length: 5000 }, (_, n) => ({ type: 'noop', payload: { n } }));
+      const events = Array.from({ length: FILL_CHUNK }, (_, n) => ({
+        type: 'noop',
+        payload: payloadOf(n),
+      }));
       for (let done = 0; done < total; done += events.length) {
         await enqueueMany(pool, events.slice(0, Math.min(events.length, total - done)), {
           schema,
@@ -129,27 +138,69 @@ async function dispatcherRate(
 
 // The minimal SQL loop: claim a batch under a lease, then delete it.
 
-async function sqlLoopRate(claimers: number, batchSize: number): Promise<number> {
+/**
+ * What the SQL loop's claim returns: `ids`, the ids alone (the first ceiling this bench had);
+ * `payloads`, each row's id and payload, the payload read as text and parsed with `JSON.parse`
+ * (as our store reads it, and as the store bench's ceiling does), on a table whose payloads are
+ * the very texts of our events (`payloadOf`), so that both carry the same bytes.
+ */
+type LoopKind = 'ids' | 'payloads';
+
+const LOOP_KINDS: readonly LoopKind[] = ['ids', 'payloads'];
+const loopLabel = (kind: LoopKind) => (kind === 'ids' ? 'ids only' : 'id + payload, parsed');
+
+/** Reads `json` columns as their text, so that the loop parses them itself. */
+const JSON_AS_TEXT = {
+  getTypeParser: (oid: number, format?: string) =>
+    oid === 114 ? (value: string) => value : pg.types.getTypeParser(oid, format as 'text'),
+} as pg.CustomTypesConfig;
+
+async function sqlLoopRate(
+  claimers: number,
+  batchSize: number,
+  kind: LoopKind = 'ids',
+): Promise<number> {
   const table = `benchdisp_sql_${suffix()}`;
   // Half of each page is left free, as in the outbox table, so that the claim's update can stay
   // on its page (a HOT update): the ceiling is the best this loop can do.
   await pool.query(`CREATE TABLE ${table} (id bigserial PRIMARY KEY, payload json NOT NULL,
     lease_until timestamptz) WITH (fillfactor = 50)`);
-  await pool.query(
-    `INSERT INTO ${table} (payload) SELECT json_build_object('n', g)
-    FROM generate_series(1, $1) g`,
-    [JOBS],
-  );
+  if (kind === 'ids') {
+    await pool.query(
+      `INSERT INTO ${table} (payload) SELECT json_build_object('n', g)
+      FROM generate_series(1, $1) g`,
+      [JOBS],
+    );
+  } else {
+    // The texts our outbox gets from `fill`: chunks of FILL_CHUNK events, payloads 0 to 4999.
+    const texts = Array.from({ length: JOBS }, (_, n) => JSON.stringify(payloadOf(n % FILL_CHUNK)));
+    await pool.query(
+      `INSERT INTO ${table} (payload) SELECT p::json FROM unnest($1::text[]) WITH ORDINALITY
+      AS t(p, o) ORDER BY o`,
+      [texts],
+    );
+  }
   await pool.query(`VACUUM ANALYZE ${table}`);
   const claim = `UPDATE ${table} SET lease_until = now() + interval '30 seconds'
     WHERE id IN (SELECT id FROM ${table} WHERE lease_until IS NULL ORDER BY id LIMIT $1
-      FOR UPDATE SKIP LOCKED) RETURNING id`;
+      FOR UPDATE SKIP LOCKED) RETURNING ${kind === 'ids' ? 'id' : 'id, payload'}`;
+  const claimIds = async () => (await pool.query<{ id: string }>(claim, [batchSize])).rows;
+  const claimPayloads = async () => {
+    const { rows } = await pool.query<{ id: string; payload: string }>({
+      text: claim,
+      values: [batchSize],
+      types: JSON_AS_TEXT,
+    });
+    for (const row of rows) JSON.parse(row.payload);
+
+    return rows;
+  };
   let done = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: claimers }, async () => {
       for (;;) {
-        const { rows } = await pool.query<{ id: string }>(claim, [batchSize]);
+        const rows = kind === 'ids' ? await claimIds() : await claimPayloads();
         if (rows.length === 0) return;
 
         await pool.query(`DELETE FROM ${table} WHERE id = ANY($1::bigint[])`, [
@@ -400,14 +451,17 @@ async function main(): Promise<void> {
     }
   }
 
-  const sql: Record<string, number> = {};
-  for (const claimers of [1, 2]) {
-    for (const batchSize of [50, 500]) {
-      const value = await measured('SQL loop', () => sqlLoopRate(claimers, batchSize));
-      sql[`${claimers}/${batchSize}`] = value;
-      console.log(
-        `SQL claim+delete loop  ${claimers} claimer(s), batch ${batchSize}: ${fmt(value)} rows/s`,
-      );
+  const sql: Record<LoopKind, Record<string, number>> = { ids: {}, payloads: {} };
+  for (const kind of LOOP_KINDS) {
+    for (const claimers of [1, 2]) {
+      for (const batchSize of [50, 500]) {
+        const value = await measured('SQL loop', () => sqlLoopRate(claimers, batchSize, kind));
+        sql[kind][`${claimers}/${batchSize}`] = value;
+        console.log(
+          `SQL claim+delete loop, ${loopLabel(kind)}  ${claimers} claimer(s), ` +
+            `batch ${batchSize}: ${fmt(value)} rows/s`,
+        );
+      }
     }
   }
 
@@ -428,19 +482,25 @@ async function main(): Promise<void> {
     }
   }
 
-  console.log('\nours / the SQL loop with the same batch size and claimers (target 80 %):');
+  const percent = (value: number, loop: number) => `${((value / loop) * 100).toFixed(0)} %`;
+  console.log(
+    '\nours / the SQL loop with the same batch size and claimers, ids only | id + payload, ' +
+      'parsed (target 80 %):',
+  );
   for (const [name, value] of Object.entries(ours)) {
     const [concurrency, batchSize, prefetch] = name.split('/').map(Number);
     const claimers = (prefetch ?? 0) >= (batchSize ?? 0) ? 2 : 1;
-    const loop = sql[`${claimers}/${batchSize}`] ?? 0;
+    const same = `${claimers}/${batchSize}`;
     console.log(
       `  concurrency ${concurrency}, batch ${batchSize}, prefetch ${prefetch}, ` +
-        `${claimers} claimer(s): ${((value / loop) * 100).toFixed(0)} %`,
+        `${claimers} claimer(s): ${percent(value, sql.ids[same] ?? 0)} | ` +
+        `${percent(value, sql.payloads[same] ?? 0)}`,
     );
   }
 
-  console.log('\nratios (ours / fastest peer at the same concurrency; ours / best SQL loop):');
-  const bestSql = Math.max(...Object.values(sql));
+  console.log('\nratios (ours / fastest peer at the same concurrency; ours / best SQL loops):');
+  const bestIds = Math.max(...Object.values(sql.ids));
+  const bestPayloads = Math.max(...Object.values(sql.payloads));
   for (const concurrency of [10, 50]) {
     const fastest = Math.max(
       ...Object.values(peers).map((byConcurrency) => byConcurrency[concurrency] ?? 0),
@@ -452,7 +512,8 @@ async function main(): Promise<void> {
     );
     console.log(
       `  concurrency ${concurrency}: ${(best / fastest).toFixed(2)}x the fastest peer ` +
-        `(target 1.25x), ${((best / bestSql) * 100).toFixed(0)} % of the SQL loop (target 80 %)`,
+        `(target 1.25x), ${percent(best, bestIds)} of the SQL loop returning ids only, ` +
+        `${percent(best, bestPayloads)} of the one returning payloads (target 80 %)`,
     );
   }
 
@@ -474,18 +535,23 @@ const median = (values: number[]) => {
 
 /**
  * The machine's load moves between the runs above, so the ratios are measured again head to
- * head: for each concurrency, `ROUNDS` rounds of our best configuration, the SQL loop with the
- * same batch size and claimers and the best SQL loop, and the fastest peer configuration, one
- * right after the other; each ratio is taken within its round and the median is reported.
+ * head: for each concurrency, `ROUNDS` rounds of our best configuration, then for each kind of
+ * SQL loop (ids only, id + payload parsed) the loop with the same batch size and claimers and
+ * the best loop of that kind, and the fastest peer configuration, one right after the other;
+ * each ratio is taken within its round and the median is reported.
  */
 async function headToHead(
   ours: Record<string, number>,
-  sql: Record<string, number>,
+  sql: Record<LoopKind, Record<string, number>>,
   peers: Record<string, Record<number, number>>,
 ): Promise<void> {
   const bestOf = (table: Record<string, number>) =>
     Object.entries(table).reduce((best, entry) => (entry[1] > best[1] ? entry : best));
-  const [bestLoop] = bestOf(sql);
+  const bestLoop = (kind: LoopKind) => {
+    const [claimers = 1, batchSize = 500] = bestOf(sql[kind])[0].split('/').map(Number);
+
+    return { claimers, batchSize };
+  };
   console.log(`\nhead to head, ${ROUNDS} rounds (median of the per-round ratios):`);
   for (const concurrency of [10, 50]) {
     const mine = Object.fromEntries(
@@ -498,34 +564,42 @@ async function headToHead(
       Object.fromEntries(Object.entries(peers).map(([name, by]) => [name, by[concurrency] ?? 0])),
     );
     const vsPeer: number[] = [];
-    const vsSame: number[] = [];
-    const vsBest: number[] = [];
+    const vsSame: Record<LoopKind, number[]> = { ids: [], payloads: [] };
+    const vsBest: Record<LoopKind, number[]> = { ids: [], payloads: [] };
     for (let round = 0; round < ROUNDS; round += 1) {
       const value = await measured('outbox-dispatcher', () =>
         dispatcherRate(concurrency, batchSize, prefetch),
       );
-      const same = await measured('SQL loop', () => sqlLoopRate(claimers, batchSize));
-      const [loopClaimers = 1, loopBatch = 500] = bestLoop.split('/').map(Number);
-      const best = await measured('SQL loop', () => sqlLoopRate(loopClaimers, loopBatch));
+      const loops: string[] = [];
+      for (const kind of LOOP_KINDS) {
+        const same = await measured('SQL loop', () => sqlLoopRate(claimers, batchSize, kind));
+        const top = bestLoop(kind);
+        const best = await measured('SQL loop', () =>
+          sqlLoopRate(top.claimers, top.batchSize, kind),
+        );
+        vsSame[kind].push(value / same);
+        vsBest[kind].push(value / Math.max(same, best));
+        loops.push(`SQL loop ${loopLabel(kind)}: same batch ${fmt(same)}/s, best ${fmt(best)}/s`);
+      }
       const rival = await measured(peer, () =>
         peer.startsWith('graphile')
           ? graphileRate(concurrency, peer.includes('localQueue'))
           : pgBossRate(concurrency, peer.includes('batchSize')),
       );
       vsPeer.push(value / rival);
-      vsSame.push(value / same);
-      vsBest.push(value / Math.max(same, best));
       console.log(
         `  round ${round + 1}, concurrency ${concurrency}: ours ${fmt(value)}/s ` +
-          `(batch ${batchSize}, prefetch ${prefetch}, ${claimers} claimer(s)), ` +
-          `SQL loop same batch ${fmt(same)}/s, best SQL loop ${fmt(best)}/s, ${peer} ${fmt(rival)}/s`,
+          `(batch ${batchSize}, prefetch ${prefetch}, ${claimers} claimer(s)); ` +
+          `${loops.join('; ')}; ${peer} ${fmt(rival)}/s`,
       );
     }
     const pct = (values: number[]) => `${(median(values) * 100).toFixed(0)} %`;
     console.log(
       `  concurrency ${concurrency}: ${median(vsPeer).toFixed(2)}x the fastest peer ` +
-        `(target 1.25x); ${pct(vsSame)} of the SQL loop with the same batch, ` +
-        `${pct(vsBest)} of the best SQL loop (target 80 %)`,
+        `(target 1.25x); of the SQL loop returning ids only: ${pct(vsSame.ids)} with the same ` +
+        `batch, ${pct(vsBest.ids)} of the best; of the SQL loop returning payloads, parsed: ` +
+        `${pct(vsSame.payloads)} with the same batch, ${pct(vsBest.payloads)} of the best ` +
+        `(target 80 %)`,
     );
   }
 }
