@@ -73,6 +73,8 @@ export class Deliveries {
     if (events.length === 0) return;
 
     const batch = this.#outcomes.batch(token, events.length);
+    // The clock is read at each start only if a delivery's duration is read (see `#dispatch`).
+    const timed = this.#outcomes.timed;
     const gated = this.#gate.enabled;
     let lastType: string | undefined;
     for (const event of events) {
@@ -89,7 +91,7 @@ export class Deliveries {
 
       if (reason === undefined) {
         this.#room.started();
-        void this.#dispatch(event, batch, run);
+        void this.#dispatch(event, batch, run, timed);
       } else {
         if (run !== undefined) run.broken = true;
         this.#outcomes.record(event, batch, { kind: 'unstarted', reason });
@@ -123,22 +125,6 @@ export class Deliveries {
     }
   }
 
-  /**
-   * `processEvent` for a keyed event of a claim that may hold runs: its task publishes only if
-   * no earlier event of its run failed and its lease still outlasts a publish.
-   */
-  async #processInRun(event: OutboxEvent & { key: string }, run: KeyRun): Promise<EventOutcome> {
-    run.open += 1;
-    const started = performance.now();
-    try {
-      await this.#limiter.run(this.#runTask(event, run), { key: event.key });
-
-      return { kind: 'delivered', durationMs: performance.now() - started };
-    } catch (error) {
-      return this.#failed(event, error, performance.now() - started);
-    }
-  }
-
   /** What becomes of an event whose publish (or its start) failed with `error`. */
   #failed(event: OutboxEvent, error: unknown, durationMs: number): EventOutcome {
     if (
@@ -162,21 +148,44 @@ export class Deliveries {
   }
 
   /**
-   * Publishes one claimed event through the limiter and records its outcome. An event of a run
-   * that is not delivered stops the run. Never rejects.
+   * Publishes one claimed event through the limiter, as `processEvent` does, and records its
+   * outcome; an event of a run publishes through the run's task, and one that is not delivered
+   * stops the run. Never rejects. With `timed`, the event's duration counts from here; without,
+   * nobody reads it (only a listener of `event:delivered` added meanwhile would) and it counts
+   * from the claim's start, in the same turn: the clock is read only for a duration that is read.
    */
-  async #dispatch(event: OutboxEvent, batch: Batch, run?: KeyRun): Promise<void> {
-    const outcome =
-      run === undefined
-        ? await this.processEvent(event)
-        : await this.#processInRun(event as OutboxEvent & { key: string }, run);
+  async #dispatch(
+    event: OutboxEvent,
+    batch: Batch,
+    run: KeyRun | undefined,
+    timed: boolean,
+  ): Promise<void> {
+    const started = timed ? performance.now() : batch.startedAt;
+    // Undefined once delivered.
+    let outcome: EventOutcome | undefined;
+    try {
+      if (run === undefined) {
+        // Without a key the limiter needs no options (and no per-task extras).
+        await this.#limiter.run(
+          this.#publishTask(event),
+          event.key === null ? undefined : { key: event.key },
+        );
+      } else {
+        run.open += 1;
+        await this.#limiter.run(this.#runTask(event, run), { key: event.key as string });
+      }
+    } catch (error) {
+      outcome = this.#failed(event, error, performance.now() - started);
+    }
+
     // Before the next event of the run can start: a timed-out publish keeps its key's slot
     // until it really ends, and may yet resolve.
-    if (run !== undefined && outcome.kind !== 'delivered') run.broken = true;
+    if (run !== undefined && outcome !== undefined) run.broken = true;
     try {
       if (this.#gate.enabled) this.#gate.leave(event.type);
-      if (run === undefined) this.#outcomes.record(event, batch, outcome);
-      else this.#recordInRun(event, batch, run, outcome);
+      if (run !== undefined) this.#recordInRun(event, batch, run, started, outcome);
+      else if (outcome === undefined) this.#outcomes.delivered(event, batch, started);
+      else this.#outcomes.record(event, batch, outcome);
     } catch (error) {
       this.#logger.error({ id: event.id, error: safeMessage(error) }, 'outcome not recorded');
     }
@@ -191,15 +200,22 @@ export class Deliveries {
    * before its fails), so that a failed event whose retry is due cannot be claimed again while
    * later events of its key are still leased.
    */
-  #recordInRun(event: OutboxEvent, batch: Batch, run: KeyRun, outcome: EventOutcome): void {
+  #recordInRun(
+    event: OutboxEvent,
+    batch: Batch,
+    run: KeyRun,
+    started: number,
+    outcome: EventOutcome | undefined,
+  ): void {
     run.open -= 1;
-    if (outcome.kind !== 'delivered' && run.held === undefined && run.open > 0) {
+    if (outcome !== undefined && run.held === undefined && run.open > 0) {
       run.held = { event, outcome };
 
       return;
     }
 
-    this.#outcomes.record(event, batch, outcome);
+    if (outcome === undefined) this.#outcomes.delivered(event, batch, started);
+    else this.#outcomes.record(event, batch, outcome);
     const held = run.held;
     if (held !== undefined && run.open === 0) {
       run.held = undefined;

@@ -96,8 +96,13 @@ export class OutboxDispatcher extends EventEmitter<DispatcherEventMap> {
       onError: (operation, error) => this.#watch.failed(operation, error),
       onRecovered: (operation) => this.#watch.succeeded(operation),
     });
-    this.#outcomes = new Outcomes(this.#acks, this.#logger, emit, this.#publisher.name, () =>
-      this.limiter.getMemoryStats(),
+    this.#outcomes = new Outcomes(
+      this.#acks,
+      this.#logger,
+      emit,
+      this.#publisher.name,
+      () => this.limiter.getMemoryStats(),
+      (name) => this.listenerCount(name) > 0,
     );
     this.#memory = new MemoryMonitor({
       interval: this.#options.memoryCheckIntervalMs,

@@ -7,6 +7,7 @@ import type { AckBuffer, AckOperation } from './acks.js';
 import type { DispatcherCounters, DispatcherEventMap, EventOutcome } from './events.js';
 
 type Emit = <K extends keyof DispatcherEventMap>(name: K, ...args: DispatcherEventMap[K]) => void;
+type Listens = (name: keyof DispatcherEventMap) => boolean;
 
 /** The events of one claim, counted until the last one has an outcome. */
 export interface Batch {
@@ -38,7 +39,16 @@ export class Outcomes {
     private readonly emit: Emit,
     private readonly publisherName: string,
     private readonly limiterStats: () => LimiterStats,
+    private readonly listens: Listens,
   ) {}
+
+  /**
+   * Whether the duration of a delivery is read: by a listener of `event:delivered` or by the
+   * debug log. When not, a delivered event is recorded without reading the clock.
+   */
+  get timed(): boolean {
+    return this.listens('event:delivered') || this.logger.isLevelEnabled('debug');
+  }
 
   /** Starts counting a claim's events. */
   batch(token: string, total: number): Batch {
@@ -64,6 +74,20 @@ export class Outcomes {
     }
   }
 
+  /**
+   * Records a delivered event whose publish started at `started` (`performance.now()` clock):
+   * `record` with a delivered outcome, whose duration is only measured when `timed`.
+   */
+  delivered(event: OutboxEvent, batch: Batch, started: number): void {
+    this.acks.complete(batch.token, event.id);
+    this.counters.delivered += 1;
+    batch.succeeded += 1;
+    if (this.timed) this.#tellDelivered(event, performance.now() - started);
+
+    batch.remaining -= 1;
+    if (batch.remaining === 0) this.batchDone(batch);
+  }
+
   /** Queues the outcome's acknowledgement, counts it, tells listeners. */
   record(event: OutboxEvent, batch: Batch, outcome: EventOutcome): void {
     const { token } = batch;
@@ -72,12 +96,7 @@ export class Outcomes {
         this.acks.complete(token, event.id);
         this.counters.delivered += 1;
         batch.succeeded += 1;
-        this.emit('event:delivered', {
-          event,
-          durationMs: outcome.durationMs,
-          publisher: this.publisherName,
-        });
-        this.logger.debug({ id: event.id, type: event.type, ms: outcome.durationMs }, 'delivered');
+        this.#tellDelivered(event, outcome.durationMs);
         break;
       case 'retry':
         this.acks.fail(token, { id: event.id, error: outcome.error, retryAt: outcome.retryAt });
@@ -110,6 +129,11 @@ export class Outcomes {
 
     batch.remaining -= 1;
     if (batch.remaining === 0) this.batchDone(batch);
+  }
+
+  #tellDelivered(event: OutboxEvent, durationMs: number): void {
+    this.emit('event:delivered', { event, durationMs, publisher: this.publisherName });
+    this.logger.debug({ id: event.id, type: event.type, ms: durationMs }, 'delivered');
   }
 
   private batchDone(batch: Batch): void {

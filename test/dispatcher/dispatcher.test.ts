@@ -292,6 +292,59 @@ test('logs one line per batch, events only at debug, and never a secret', async 
   }
 });
 
+test('the duration of each delivery reaches listeners and the debug log, in runs too', async () => {
+  for (const [claimPerKey, read] of [
+    [1, 'debug'],
+    [1, 'listener'],
+    [4, 'debug'],
+    [4, 'listener'],
+  ] as const) {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const outbox = await pgOutbox();
+    const publisher = new RecordingPublisher();
+    publisher.behaviour = (_event, signal) => sleep(30, signal);
+    const dispatcher = new OutboxDispatcher({
+      store: outbox.store,
+      publisher,
+      concurrency: 4,
+      claimPerKey,
+      publishTimeoutMs: 1000,
+      logger: pino({ level: read === 'debug' ? 'debug' : 'info' }, sink),
+      pollIntervalMs: 50,
+    });
+    const durations: number[] = [];
+    try {
+      await outbox.add(4, 2);
+      await dispatcher.start();
+      await waitFor(() => publisher.delivered.length === 4);
+      // A listener that comes while the dispatcher runs reads the next deliveries.
+      if (read === 'listener') {
+        dispatcher.on('event:delivered', ({ durationMs }) => durations.push(durationMs));
+      }
+      await outbox.add(4, 2);
+      await waitFor(() => publisher.delivered.length === 8);
+      await dispatcher.stop();
+
+      const logged = lines.filter((line) => line.msg === 'delivered').map((line) => line.ms);
+      const seen = read === 'debug' ? logged : durations;
+      assert.equal(seen.length, read === 'debug' ? 8 : 4, `${read}, claimPerKey ${claimPerKey}`);
+      for (const ms of seen) {
+        // A publish takes 30 ms (a timer may fire a little early), and more behind its key.
+        assert.ok(typeof ms === 'number' && ms >= 25 && ms < 5_000, `duration ${String(ms)}`);
+      }
+    } finally {
+      await dispatcher.stop();
+      await outbox.drop();
+    }
+  }
+});
+
 test('prefetch claims ahead into the queue, and stop() releases what never started', async () => {
   const outbox = await pgOutbox();
   const publisher = new RecordingPublisher();
