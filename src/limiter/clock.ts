@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+
 /** A timer handle as returned by a `Clock`. */
 export type TimerHandle = unknown;
 

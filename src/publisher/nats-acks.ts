@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { createInbox } from 'nats';
 import type { Msg, MsgHdrs, NatsConnection, NatsError, Subscription } from 'nats';
 import { PublishError } from './contract.js';
