@@ -1,4 +1,4 @@
-import { TaskQueue } from './task-queue.js';
+import { CallSlab, TaskQueue } from './task-queue.js';
 import type { Stamp, Task, TaskContext } from './task.js';
 
 /** Entries a lane's queue holds before it first grows. */
@@ -32,8 +32,9 @@ export class KeyState {
     readonly key: string | undefined,
     readonly cap: number,
     flags: number,
+    calls: CallSlab,
   ) {
-    this.list = new TaskQueue(flags, this, LANE_CAPACITY);
+    this.list = new TaskQueue(flags, this, LANE_CAPACITY, calls);
   }
 
   get idle(): boolean {
@@ -56,6 +57,8 @@ export class KeyedQueue {
   #idleTail: KeyState | null = null;
   #idleCount = 0;
   readonly #idleCap: number;
+  /** The waiting bare calls of every lane (see CallSlab). */
+  readonly #calls = new CallSlab(16);
 
   /**
    * @param cap how many tasks of one key may run at once.
@@ -85,7 +88,7 @@ export class KeyedQueue {
     }
     if (key !== undefined && this.size >= this.maxKeys) return null;
 
-    lane = new KeyState(key, key === undefined ? Infinity : this.cap, this.flags);
+    lane = new KeyState(key, key === undefined ? Infinity : this.cap, this.flags, this.#calls);
     this.#lanes.set(key, lane);
 
     return lane;
