@@ -339,6 +339,69 @@ describe('postgres store: specifics', () => {
     }
   });
 
+  it('checks the statistics of a table once per process, not once per store', async () => {
+    const outbox = await setup();
+    const table = tableOf(outbox);
+    // A second store on the same table, through a pool whose queries are recorded.
+    const watched = new pg.Pool({ connectionString: URL, max: 2 });
+    const texts: string[] = [];
+    const query = watched.query.bind(watched) as (...args: unknown[]) => Promise<unknown>;
+    (watched as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = (
+      ...args: unknown[]
+    ) => {
+      const config = args[0] as string | { text: string };
+      texts.push(typeof config === 'string' ? config : config.text);
+
+      return query(...args);
+    };
+    const second = new PostgresStore({ pool: watched, schema, table, notify: false });
+    const statsChecks = () => texts.filter((text) => text.includes('pg_stats')).length;
+    try {
+      await pool.query(
+        `INSERT INTO "${schema}"."${table}" (type, payload)
+         SELECT 't', json_build_object('n', n) FROM generate_series(1, 200) AS n`,
+      );
+      // The first store finds no statistics after a full claim, analyzes the table, and says so.
+      assert.equal((await outbox.store.claim({ limit: 10, leaseMs: 10_000 })).events.length, 10);
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const result = await pool.query(
+          `SELECT count(*)::int AS n FROM pg_stats WHERE schemaname = $1 AND tablename = $2`,
+          [schema, table],
+        );
+        if ((result.rows[0] as { n: number }).n > 0) break;
+
+        assert.ok(Date.now() < deadline, 'the outbox was not analyzed within 5 s');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // Let its background check finish recording what it found.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+
+      // The second store, created afterwards, claims full batches without checking again.
+      assert.equal((await second.claim({ limit: 10, leaseMs: 10_000 })).events.length, 10);
+      assert.equal((await second.claim({ limit: 10, leaseMs: 10_000 })).events.length, 10);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(statsChecks(), 0);
+
+      // A store on another table still checks its own.
+      const other = await setup({ pool: watched, notify: false });
+      try {
+        await pool.query(
+          `INSERT INTO "${schema}"."${tableOf(other)}" (type, payload)
+           SELECT 't', json_build_object('n', n) FROM generate_series(1, 20) AS n`,
+        );
+        assert.equal((await other.store.claim({ limit: 10, leaseMs: 10_000 })).events.length, 10);
+        await waitFor(() => statsChecks() > 0, 5000, 'the other table was not checked');
+      } finally {
+        await other.dispose();
+      }
+    } finally {
+      await second.close();
+      await watched.end();
+      await outbox.dispose();
+    }
+  });
+
   it('claims unkeyed events in place (HOT), adding no index entries', async () => {
     const outbox = await setup();
     const table = tableOf(outbox);

@@ -11,7 +11,7 @@ import { isPgConnectionError } from '../errors.js';
 import { checkClaimOptions } from '../options.js';
 import type { PostgresAcks } from './acks.js';
 import type { PgContext } from './context.js';
-import { RAW_JSON_TYPES, compareIds, statementName } from './rows.js';
+import { RAW_JSON_TYPES, compareIds, describeTarget, statementName } from './rows.js';
 import * as sql from './sql.js';
 import { TableStatistics } from './statistics.js';
 
@@ -58,7 +58,9 @@ export class PostgresClaimer {
       exhausted: sql.exhaustedSql(c.names),
       turn: sql.claimTurnSql(c.names, TURN_WAIT_MS),
     };
-    this.#statistics = new TableStatistics(c.names, (config) => c.pool.query(config));
+    this.#statistics = new TableStatistics(c.names, describeTarget(c.pool), (config) =>
+      c.pool.query(config),
+    );
   }
 
   /** The planner statistics' refresh after a full claim, while one runs in the background. */
