@@ -66,13 +66,16 @@ async function drive(claimers: number, loop: Loop): Promise<number> {
 const IDLE_LOOKS = 200;
 
 /**
- * The store's claim-and-complete loop. A claimer ends at its first empty claim once every event
- * has been delivered, as the ceiling's loop ends at its first empty claim. An empty claim before
- * that means that the rest is leased by other claimers (or, keyed, held behind their leases):
- * it looks again shortly.
+ * The store's claim-and-complete loop. Unkeyed, a claimer ends at its first empty claim, as the
+ * ceiling's does: whatever is left is leased by other claimers, which deliver it. Keyed, an empty
+ * claim can also mean that events wait behind the keys of leased ones: a claimer ends at its
+ * first empty claim once every event is delivered or held by other claimers, else it looks again
+ * shortly.
  */
-function storeLoop(stores: OutboxStore[], batch: number, perKey: number): Loop {
-  const progress = { settled: 0 };
+function storeLoop(stores: OutboxStore[], batch: number, shape: Shape): Loop {
+  const { keyed, perKey } = shape;
+  // Events delivered or dead-lettered, and events claimed and not yet acknowledged.
+  const progress = { settled: 0, held: 0 };
 
   return async (claimer) => {
     const store = stores[claimer] as OutboxStore;
@@ -83,7 +86,8 @@ function storeLoop(stores: OutboxStore[], batch: number, perKey: number): Loop {
       progress.settled += claim.rejected.length;
       if (claim.events.length === 0) {
         // A bound, so that a store that loses events ends the run and `drive` reports it.
-        if (progress.settled >= EVENTS || idle >= IDLE_LOOKS) return count;
+        const done = !keyed || progress.settled + progress.held >= EVENTS;
+        if (done || idle >= IDLE_LOOKS) return count;
 
         idle += 1;
         await new Promise((resolve) => setTimeout(resolve, 5));
@@ -92,7 +96,9 @@ function storeLoop(stores: OutboxStore[], batch: number, perKey: number): Loop {
 
       idle = 0;
       const ids = claim.events.map((event) => event.id);
+      progress.held += ids.length;
       await store.complete(claim.token, ids);
+      progress.held -= ids.length;
       count += ids.length;
       progress.settled += ids.length;
     }
@@ -112,7 +118,7 @@ async function fillPostgres(pool: pg.Pool, table: string, keyed: boolean): Promi
 }
 
 async function postgresStore(pool: pg.Pool, scenario: Scenario, shape: Shape): Promise<number> {
-  const { keyed, perKey } = shape;
+  const { keyed } = shape;
   const table = `outbox_${scenario.batch}_${scenario.claimers}_${keyed ? 'k' : 'u'}`;
   const stores = Array.from(
     { length: scenario.claimers },
@@ -126,7 +132,7 @@ async function postgresStore(pool: pg.Pool, scenario: Scenario, shape: Shape): P
     // clients are: the run measures claims and completions, not connection setup.
     await Promise.all(stores.flatMap((store) => [store.ping(), store.ping()]));
 
-    return await drive(scenario.claimers, storeLoop(stores, scenario.batch, perKey));
+    return await drive(scenario.claimers, storeLoop(stores, scenario.batch, shape));
   } finally {
     await Promise.all(stores.map((store) => store.close()));
   }
@@ -199,7 +205,7 @@ function fillSqlite(db: Database.Database, table: string, keyed: boolean): void 
 }
 
 async function sqliteStore(file: string, scenario: Scenario, shape: Shape): Promise<number> {
-  const { keyed, perKey } = shape;
+  const { keyed } = shape;
   const table = `outbox_${scenario.batch}_${scenario.claimers}_${keyed ? 'k' : 'u'}`;
   const stores = Array.from(
     { length: scenario.claimers },
@@ -211,7 +217,7 @@ async function sqliteStore(file: string, scenario: Scenario, shape: Shape): Prom
   fillSqlite(db, table, keyed);
   db.close();
   try {
-    return await drive(scenario.claimers, storeLoop(stores, scenario.batch, perKey));
+    return await drive(scenario.claimers, storeLoop(stores, scenario.batch, shape));
   } finally {
     await Promise.all(stores.map((store) => store.close()));
   }
