@@ -1,11 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { OutboxDispatcher } from '../../src/dispatcher/index.js';
 import type { OutboxEvent } from '../../src/event.js';
 import { PublishError } from '../../src/publisher/contract.js';
-import { RecordingPublisher, firstDeliveriesInOrder, pgOutbox, sleep, waitFor } from './helpers.js';
+import {
+  RecordingPublisher,
+  firstDeliveriesInOrder,
+  jsonLogSink,
+  pgOutbox,
+  sleep,
+  waitFor,
+} from './helpers.js';
 
 test('delivers every event once, in order per key, claiming only what it can start', async () => {
   const outbox = await pgOutbox();
@@ -237,13 +243,7 @@ test('a notification wakes an idle dispatcher long before the poll interval', as
 });
 
 test('logs one line per batch, events only at debug, and never a secret', async () => {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-      done();
-    },
-  });
+  const { sink, lines } = jsonLogSink();
   const outbox = await pgOutbox();
   const store = outbox.store;
   const publisher = new RecordingPublisher();
@@ -299,13 +299,7 @@ test('the duration of each delivery reaches listeners and the debug log, in runs
     [4, 'debug'],
     [4, 'listener'],
   ] as const) {
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
+    const { sink, lines } = jsonLogSink();
     const outbox = await pgOutbox();
     const publisher = new RecordingPublisher();
     publisher.behaviour = (_event, signal) => sleep(30, signal);

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { OutboxEvent } from '../../src/event.js';
@@ -177,6 +178,19 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       { once: true },
     );
   });
+}
+
+/** A stream for a pino logger that keeps each JSON line it is written, parsed, in `lines`. */
+export function jsonLogSink(): { sink: Writable; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+
+  return { sink, lines };
 }
 
 /** Polls `check` until it is true or `timeoutMs` passes. */
