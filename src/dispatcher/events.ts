@@ -103,3 +103,9 @@ export interface DispatcherEventMap {
   /** Only when the claim loop itself fails (a bug); never for a listener's throw. */
   error: [Error];
 }
+
+/** Emits one of the dispatcher's typed events: how its parts report without holding it. */
+export type Emit = <K extends keyof DispatcherEventMap>(
+  name: K,
+  ...args: DispatcherEventMap[K]
+) => void;

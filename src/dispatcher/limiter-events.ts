@@ -1,8 +1,6 @@
 import type { Logger } from 'pino';
 import type { ConcurrencyLimiter, MemoryMonitor } from '../limiter/index.js';
-import type { DispatcherEventMap } from './events.js';
-
-type Emit = <K extends keyof DispatcherEventMap>(name: K, ...args: DispatcherEventMap[K]) => void;
+import type { Emit } from './events.js';
 
 /**
  * Passes the breaker's changes and the memory monitor's warning on to the dispatcher's log and

@@ -4,9 +4,8 @@ import type { OutboxEvent } from '../event.js';
 import type { LimiterStats } from '../limiter/index.js';
 import type { AckResult, RejectedRow } from '../store/contract.js';
 import type { AckBuffer, AckOperation } from './acks.js';
-import type { DispatcherCounters, DispatcherEventMap, EventOutcome } from './events.js';
+import type { DispatcherCounters, DispatcherEventMap, Emit, EventOutcome } from './events.js';
 
-type Emit = <K extends keyof DispatcherEventMap>(name: K, ...args: DispatcherEventMap[K]) => void;
 type Listens = (name: keyof DispatcherEventMap) => boolean;
 
 /** The events of one claim, counted until the last one has an outcome. */

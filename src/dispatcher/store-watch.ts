@@ -1,9 +1,7 @@
 import type { Logger } from 'pino';
 import type { OutboxStats, OutboxStore } from '../store/contract.js';
 import { safeMessage } from './classify.js';
-import type { DispatcherEventMap } from './events.js';
-
-type Emit = <K extends keyof DispatcherEventMap>(name: K, ...args: DispatcherEventMap[K]) => void;
+import type { Emit } from './events.js';
 
 /**
  * Watches the store for the dispatcher: whether it answers (reported once per outage, with
