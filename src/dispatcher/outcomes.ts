@@ -78,13 +78,8 @@ export class Outcomes {
    * `record` with a delivered outcome, whose duration is only measured when `timed`.
    */
   delivered(event: OutboxEvent, batch: Batch, started: number): void {
-    this.acks.complete(batch.token, event.id);
-    this.counters.delivered += 1;
-    batch.succeeded += 1;
-    if (this.timed) this.#tellDelivered(event, performance.now() - started);
-
-    batch.remaining -= 1;
-    if (batch.remaining === 0) this.batchDone(batch);
+    this.#delivered(event, batch, this.timed ? performance.now() - started : undefined);
+    this.#settled(batch);
   }
 
   /** Queues the outcome's acknowledgement, counts it, tells listeners. */
@@ -92,10 +87,7 @@ export class Outcomes {
     const { token } = batch;
     switch (outcome.kind) {
       case 'delivered':
-        this.acks.complete(token, event.id);
-        this.counters.delivered += 1;
-        batch.succeeded += 1;
-        this.#tellDelivered(event, outcome.durationMs);
+        this.#delivered(event, batch, outcome.durationMs);
         break;
       case 'retry':
         this.acks.fail(token, { id: event.id, error: outcome.error, retryAt: outcome.retryAt });
@@ -126,13 +118,24 @@ export class Outcomes {
         break;
     }
 
-    batch.remaining -= 1;
-    if (batch.remaining === 0) this.batchDone(batch);
+    this.#settled(batch);
   }
 
-  #tellDelivered(event: OutboxEvent, durationMs: number): void {
+  /** Queues a delivered event's acknowledgement and counts it; tells listeners its duration. */
+  #delivered(event: OutboxEvent, batch: Batch, durationMs: number | undefined): void {
+    this.acks.complete(batch.token, event.id);
+    this.counters.delivered += 1;
+    batch.succeeded += 1;
+    if (durationMs === undefined) return;
+
     this.emit('event:delivered', { event, durationMs, publisher: this.publisherName });
     this.logger.debug({ id: event.id, type: event.type, ms: durationMs }, 'delivered');
+  }
+
+  /** One more event of the batch has its outcome; the last one ends the batch. */
+  #settled(batch: Batch): void {
+    batch.remaining -= 1;
+    if (batch.remaining === 0) this.batchDone(batch);
   }
 
   private batchDone(batch: Batch): void {
